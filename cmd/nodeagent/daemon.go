@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"k8s.io/klog/v2"
+
+	"github.com/nodeagent/nodeagent/cni"
+	"github.com/nodeagent/nodeagent/internal/config"
+	"github.com/nodeagent/nodeagent/internal/store"
+	"github.com/nodeagent/nodeagent/internal/version"
+	"github.com/nodeagent/nodeagent/oci"
+	"github.com/nodeagent/nodeagent/server"
+)
+
+// drainTimeout bounds how long SIGTERM waits for in-flight RPCs.
+const drainTimeout = 10 * time.Second
+
+// runDaemon starts the daemon and serves until SIGTERM or SIGINT. Everything
+// that recovery needs runs before the socket is bound, so a client that finds
+// the socket can use it.
+func runDaemon(cfg *config.Config) error {
+	klog.InfoS("Starting nodeagent", "version", version.Version, "socket", cfg.Socket, "root", cfg.Root, "state", cfg.State)
+	for _, dir := range []string{cfg.Root, cfg.State, filepath.Dir(cfg.Socket)} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return fmt.Errorf("create directory: %w", err)
+		}
+	}
+	unlock, err := lockInstance(cfg)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	db, err := store.Open(filepath.Join(cfg.Root, "meta.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	network, err := cni.NewManager(cfg.CNI.ConfDir, cfg.CNI.BinDirs)
+	if err != nil {
+		return err
+	}
+	defer network.Close()
+
+	srv, err := server.New(server.Options{
+		Network:      network,
+		Handlers:     probeHandlers(cfg.Runtime),
+		DB:           db,
+		CgroupDriver: cgroupDriver(cfg.CgroupDriver),
+		Info:         map[string]string{"config": configJSON(cfg)},
+	})
+	if err != nil {
+		return err
+	}
+	g := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(server.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(server.StreamInterceptor),
+	)
+	srv.Register(g)
+
+	lis, err := listen(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	return serve(g, lis)
+}
+
+// serve runs g until a termination signal, then drains in-flight RPCs for a
+// bounded time. It never touches containers: they outlive the daemon.
+func serve(g *grpc.Server, lis net.Listener) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(lis) }()
+	klog.InfoS("Serving CRI", "socket", lis.Addr().String())
+	sdNotify("READY=1")
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case sig := <-sigs:
+		klog.InfoS("Shutting down", "signal", sig.String())
+	}
+	sdNotify("STOPPING=1")
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drainTimeout):
+		klog.InfoS("In-flight RPCs did not finish in time; closing them", "timeout", drainTimeout)
+		g.Stop()
+	}
+	return nil
+}
+
+// lockInstance takes exclusive locks beside the socket and in the state
+// directory, so a second daemon on either exits with a clear error instead of
+// stealing the socket. The locks die with the process.
+func lockInstance(cfg *config.Config) (func(), error) {
+	var files []*os.File
+	unlock := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	for _, p := range []string{cfg.Socket + ".lock", filepath.Join(cfg.State, "nodeagent.lock")} {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			unlock()
+			return nil, fmt.Errorf("open lock file: %w", err)
+		}
+		files = append(files, f)
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			unlock()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, fmt.Errorf("another nodeagent is running (lock %s is held)", p)
+			}
+			return nil, fmt.Errorf("lock %s: %w", p, err)
+		}
+	}
+	return unlock, nil
+}
+
+// listen binds the socket with mode 0660. Holding the instance lock, any
+// existing socket file is stale and is replaced.
+func listen(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket: %w", err)
+	}
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("chmod socket: %w", err)
+	}
+	return lis, nil
+}
+
+// probeHandlers probes every configured handler; the default one comes first.
+func probeHandlers(rc config.Runtime) []oci.Handler {
+	ctx := context.Background()
+	hs := []oci.Handler{oci.ProbeHandler(ctx, rc.DefaultHandler, rc.Handlers[rc.DefaultHandler].Path)}
+	for name, h := range rc.Handlers {
+		if name != rc.DefaultHandler {
+			hs = append(hs, oci.ProbeHandler(ctx, name, h.Path))
+		}
+	}
+	for _, h := range hs {
+		if h.Err != nil {
+			klog.InfoS("Runtime handler unavailable", "handler", h.Name, "err", h.Err)
+			continue
+		}
+		klog.InfoS("Runtime handler ready", "handler", h.Name, "path", h.Path, "version", h.Version,
+			"userNamespaces", h.Features.UserNamespaces, "recursiveReadOnlyMounts", h.Features.RecursiveReadOnlyMounts)
+	}
+	return hs
+}
+
+// cgroupDriver resolves "detect": systemd when the host was booted with it
+// (the sd_booted test), cgroupfs otherwise.
+func cgroupDriver(d config.CgroupDriver) string {
+	if d != config.CgroupDriverDetect {
+		return d.String()
+	}
+	if fi, err := os.Stat("/run/systemd/system"); err == nil && fi.IsDir() {
+		return config.CgroupDriverSystemd.String()
+	}
+	return config.CgroupDriverCgroupfs.String()
+}
+
+// configJSON is the effective configuration for verbose Status, without secrets.
+func configJSON(cfg *config.Config) string {
+	c := *cfg
+	c.Registries = make(map[string]config.Registry, len(cfg.Registries))
+	for host, r := range cfg.Registries {
+		if r.Password != "" || r.Auth != "" || r.IdentityToken != "" {
+			r.Password, r.Auth, r.IdentityToken = "<redacted>", "<redacted>", "<redacted>"
+		}
+		c.Registries[host] = r
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
+}

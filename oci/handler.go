@@ -1,0 +1,84 @@
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Handler is one runtime handler (a RuntimeClass handler name bound to an OCI
+// runtime binary) and what probing it at start found.
+type Handler struct {
+	Name string
+	// Path is the resolved runtime binary.
+	Path string
+	// Version is the first line of `<runtime> --version`.
+	Version string
+	// Err, when set, is why the handler cannot run containers on this host;
+	// requests for it are refused with this reason.
+	Err      error
+	Features Features
+}
+
+// Features are the optional capabilities of a handler that kubelet asks about.
+type Features struct {
+	// RecursiveReadOnlyMounts: the runtime knows the "rro" mount option.
+	RecursiveReadOnlyMounts bool
+	// UserNamespaces: the runtime can idmap mounts (runc >= 1.2).
+	UserNamespaces bool
+}
+
+// ProbeHandler resolves a handler's binary and asks it what it can do. A
+// handler that cannot be probed is returned with Err set, never dropped, so
+// that Status can say why.
+func ProbeHandler(ctx context.Context, name, path string) Handler {
+	h := Handler{Name: name, Path: path}
+	resolved, err := exec.LookPath(path)
+	if err != nil {
+		h.Err = fmt.Errorf("runtime handler %q: binary %q not found: %w", name, path, err)
+		return h
+	}
+	h.Path = resolved
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, resolved, "--version").Output()
+	if err != nil {
+		h.Err = fmt.Errorf("runtime handler %q: %s --version: %w", name, resolved, err)
+		return h
+	}
+	h.Version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+	// `features` is absent from old runtimes; then no optional feature is claimed.
+	if out, err := exec.CommandContext(ctx, resolved, "features").Output(); err == nil {
+		h.Features = parseFeatures(out)
+	}
+	return h
+}
+
+// runtimeFeatures is the part of the OCI runtime features document
+// (runtime-spec features.md) we read.
+type runtimeFeatures struct {
+	MountOptions []string `json:"mountOptions"`
+	Linux        *struct {
+		MountExtensions *struct {
+			IDMap *struct {
+				Enabled *bool `json:"enabled"`
+			} `json:"idmap"`
+		} `json:"mountExtensions"`
+	} `json:"linux"`
+}
+
+func parseFeatures(doc []byte) Features {
+	var rf runtimeFeatures
+	if err := json.Unmarshal(doc, &rf); err != nil {
+		return Features{}
+	}
+	f := Features{RecursiveReadOnlyMounts: slices.Contains(rf.MountOptions, "rro")}
+	if l := rf.Linux; l != nil && l.MountExtensions != nil && l.MountExtensions.IDMap != nil {
+		f.UserNamespaces = l.MountExtensions.IDMap.Enabled != nil && *l.MountExtensions.IDMap.Enabled
+	}
+	return f
+}
