@@ -50,7 +50,9 @@ func TestStatusNetworkReadinessFollowsConfDir(t *testing.T) {
 
 	// A conflist naming a plugin that is not installed is not usable.
 	write(t, filepath.Join(d.CNIDir, "10-bad.conflist"), `{"cniVersion":"1.0.0","name":"bad","plugins":[{"type":"nosuchplugin"}]}`)
-	waitFor(t, func() bool { return strings.Contains(condition(status1(t, d), runtimeapi.NetworkReady).Message, "nosuchplugin") })
+	waitFor(t, func() bool {
+		return strings.Contains(condition(status1(t, d), runtimeapi.NetworkReady).Message, "nosuchplugin")
+	})
 
 	write(t, filepath.Join(d.CNIDir, "20-pods.conflist"), `{"cniVersion":"1.0.0","name":"pods","plugins":[
 		{"type":"bridge","bridge":"na0","ipam":{"type":"host-local","subnet":"10.250.0.0/24"}},{"type":"loopback"}]}`)
