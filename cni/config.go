@@ -29,11 +29,13 @@ type Manager struct {
 
 // NewManager loads the conf dir and watches it for changes until Close. A
 // missing conf dir is watched from its parent so that creating it later works.
-func NewManager(confDir string, binDirs []string) (*Manager, error) {
+// cacheDir keeps libcni's per-attachment results and configs for DEL; it must
+// persist across reboots.
+func NewManager(confDir string, binDirs []string, cacheDir string) (*Manager, error) {
 	m := &Manager{
 		confDir: confDir,
 		binDirs: binDirs,
-		cni:     libcni.NewCNIConfig(binDirs, nil),
+		cni:     libcni.NewCNIConfigWithCacheDir(binDirs, cacheDir, nil),
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/nodeagent/nodeagent/cni"
 	"github.com/nodeagent/nodeagent/internal/store"
 	"github.com/nodeagent/nodeagent/oci"
+	"github.com/nodeagent/nodeagent/sandbox"
 )
 
 // Server implements the CRI RuntimeService and ImageService. RPCs not built yet
@@ -18,15 +19,17 @@ type Server struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	network  *cni.Manager
-	handlers []oci.Handler
-	node     *nodeConfig
-	info     map[string]string
+	network   *cni.Manager
+	handlers  []oci.Handler
+	node      *nodeConfig
+	info      map[string]string
+	sandboxes *sandbox.Manager
 }
 
 // Options are the domain managers the server calls.
 type Options struct {
 	Network      *cni.Manager
+	Sandboxes    *sandbox.Manager
 	Handlers     []oci.Handler
 	DB           *store.DB
 	CgroupDriver string // "systemd" or "cgroupfs", already resolved
@@ -45,7 +48,7 @@ func New(o Options) (*Server, error) {
 		info = map[string]string{}
 	}
 	info["handlers"] = handlersJSON(o.Handlers)
-	return &Server{network: o.Network, handlers: o.Handlers, node: node, info: info}, nil
+	return &Server{network: o.Network, handlers: o.Handlers, node: node, info: info, sandboxes: o.Sandboxes}, nil
 }
 
 // Register adds both CRI services to g.

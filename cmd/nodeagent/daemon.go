@@ -21,6 +21,7 @@ import (
 	"github.com/nodeagent/nodeagent/internal/store"
 	"github.com/nodeagent/nodeagent/internal/version"
 	"github.com/nodeagent/nodeagent/oci"
+	"github.com/nodeagent/nodeagent/sandbox"
 	"github.com/nodeagent/nodeagent/server"
 )
 
@@ -49,14 +50,20 @@ func runDaemon(cfg *config.Config) error {
 	}
 	defer db.Close()
 
-	network, err := cni.NewManager(cfg.CNI.ConfDir, cfg.CNI.BinDirs)
+	network, err := cni.NewManager(cfg.CNI.ConfDir, cfg.CNI.BinDirs, filepath.Join(cfg.Root, "cni"))
 	if err != nil {
 		return err
 	}
 	defer network.Close()
 
+	sandboxes, err := sandbox.NewManager(context.Background(), db, network, cfg.State)
+	if err != nil {
+		return fmt.Errorf("recover sandboxes: %w", err)
+	}
+
 	srv, err := server.New(server.Options{
 		Network:      network,
+		Sandboxes:    sandboxes,
 		Handlers:     probeHandlers(cfg.Runtime),
 		DB:           db,
 		CgroupDriver: cgroupDriver(cfg.CgroupDriver),

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -33,7 +34,10 @@ type Daemon struct {
 	Images  runtimeapi.ImageServiceClient
 
 	args []string
-	cmd  *exec.Cmd
+	// scope grows as the test adds networks; cleanups run after the leak check.
+	scope    leakcheck.Scope
+	cleanups []func()
+	cmd      *exec.Cmd
 	done chan struct{}
 	conn *grpc.ClientConn
 	log  *syncBuffer
@@ -115,8 +119,49 @@ func NewDaemon(t testing.TB, o Options) *Daemon {
 		"--root", d.Root, "--state", d.State, "--socket", d.Socket,
 		"--cni-conf-dir", d.CNIDir, "-v", "4",
 	}, o.Args...)
-	leakcheck.Check(t, d.Scope())
+	d.scope = leakcheck.Scope{Dirs: []string{dir}, ProcessMarkers: []string{dir}}
+	before := leakcheck.Take(d.scope)
+	// One cleanup, in a fixed order: remove what the test left, stop the
+	// daemon, check for leaks, then remove the test's own networks.
+	t.Cleanup(func() {
+		if d.cmd != nil {
+			d.RemoveAllPods(t)
+			d.Stop(t)
+		}
+		if leaks := leakcheck.Leaks(before, leakcheck.Take(d.scope)); len(leaks) > 0 {
+			t.Errorf("leaked %d item(s):\n  %s", len(leaks), strings.Join(leaks, "\n  "))
+		}
+		for i := len(d.cleanups) - 1; i >= 0; i-- {
+			d.cleanups[i]()
+		}
+	})
 	return d
+}
+
+// AddCleanup runs fn after the daemon stopped and the leak check ran.
+func (d *Daemon) AddCleanup(fn func()) { d.cleanups = append(d.cleanups, fn) }
+
+// ExtendScope widens what the leak check covers.
+func (d *Daemon) ExtendScope(fn func(leakcheck.Scope) leakcheck.Scope) { d.scope = fn(d.scope) }
+
+// RemoveAllPods stops and removes every sandbox, as kubelet would for a
+// drained node, so a failed test does not leave pods on the machine.
+func (d *Daemon) RemoveAllPods(t testing.TB) {
+	t.Helper()
+	ctx := Ctx(t)
+	pods, err := d.Runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Errorf("list pods at cleanup: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		if _, err := d.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+			t.Errorf("stop pod %s at cleanup: %v", p.Id, err)
+		}
+		if _, err := d.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+			t.Errorf("remove pod %s at cleanup: %v", p.Id, err)
+		}
+	}
 }
 
 // StartDaemon starts a daemon and connects to it; it is stopped when the test ends.
@@ -125,11 +170,6 @@ func StartDaemon(t testing.TB, o Options) *Daemon {
 	d := NewDaemon(t, o)
 	d.Start(t)
 	return d
-}
-
-// Scope is what this daemon may leave behind: the leak checker's view of it.
-func (d *Daemon) Scope() leakcheck.Scope {
-	return leakcheck.Scope{Dirs: []string{d.Dir}, ProcessMarkers: []string{d.Dir}}
 }
 
 // Start runs the daemon and waits until its socket answers.
@@ -143,7 +183,6 @@ func (d *Daemon) Start(t testing.TB) {
 	}
 	d.done = make(chan struct{})
 	go func() { _ = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() { d.Stop(t) })
 	conn, err := grpc.NewClient("unix://"+d.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

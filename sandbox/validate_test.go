@@ -1,0 +1,108 @@
+package sandbox
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func TestValidate(t *testing.T) {
+	base := func() *runtimeapi.PodSandboxConfig {
+		return &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "ns", Uid: "u"}}
+	}
+	hostNet := &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}}
+	hostIPCCtx := &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Ipc: runtimeapi.NamespaceMode_NODE}}
+	cases := []struct {
+		name string
+		mut  func(*runtimeapi.PodSandboxConfig)
+		want string // "" = valid
+	}{
+		{"valid", func(*runtimeapi.PodSandboxConfig) {}, ""},
+		{"no name", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Name = "" }, "metadata.name"},
+		{"no namespace", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Namespace = "" }, "metadata.namespace"},
+		{"bad hostname", func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "a b" }, "hostname"},
+		{"net sysctl", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}
+		}, ""},
+		{"slash sysctl with dotted iface", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net/ipv4/conf/eth0.100/forwarding": "1"}}
+		}, ""},
+		{"ipc sysctls", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"kernel.shmmax": "1", "kernel.sem": "250 32000 32 128", "fs.mqueue.msg_max": "10"}}
+		}, ""},
+		{"not namespaced", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"vm.swappiness": "1"}}
+		}, "not a namespaced sysctl"},
+		{"dotdot escape", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net/../kernel/panic": "1"}}
+		}, "not a sysctl name"},
+		{"newline value", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.ipv4.ip_forward": "1\n0"}}
+		}, "separator"},
+		{"empty value", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.ipv4.ip_forward": ""}}
+		}, "empty"},
+		{"net sysctl on host network", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: hostNet, Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}
+		}, "host-network"},
+		{"ipc sysctl on host ipc", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: hostIPCCtx, Sysctls: map[string]string{"kernel.shmmax": "1"}}
+		}, "host-IPC"},
+		{"dns ok", func(c *runtimeapi.PodSandboxConfig) {
+			c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"10.0.0.10", "fd00::10"}, Searches: []string{"ns.svc.cluster.local", "example.com."}, Options: []string{"ndots:5", "edns0"}}
+		}, ""},
+		{"dns bad search", func(c *runtimeapi.PodSandboxConfig) {
+			c.DnsConfig = &runtimeapi.DNSConfig{Searches: []string{"a b"}}
+		}, "searches[0]"},
+		{"dns too many searches", func(c *runtimeapi.PodSandboxConfig) {
+			c.DnsConfig = &runtimeapi.DNSConfig{Searches: strings.Fields(strings.Repeat("a.b ", 33))}
+		}, "at most 32"},
+		{"port out of range", func(c *runtimeapi.PodSandboxConfig) {
+			c.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 70000}}
+		}, "port_mappings[0]"},
+		{"bad host ip", func(c *runtimeapi.PodSandboxConfig) {
+			c.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 80, HostPort: 80, HostIp: "x"}}
+		}, "host_ip"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base()
+			tc.mut(c)
+			err := Validate(c)
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Errorf("Validate() = %v, want InvalidArgument mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSysctlPath(t *testing.T) {
+	for key, want := range map[string]string{
+		"net.ipv4.ip_forward":               "/proc/sys/net/ipv4/ip_forward",
+		"net/ipv4/conf/eth0.100/forwarding": "/proc/sys/net/ipv4/conf/eth0.100/forwarding",
+		"kernel.shm_rmid_forced":            "/proc/sys/kernel/shm_rmid_forced",
+	} {
+		if got := sysctlPath(key); got != want {
+			t.Errorf("sysctlPath(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestBandwidth(t *testing.T) {
+	if b := bandwidth(nil); b != nil {
+		t.Errorf("no annotations: %+v", b)
+	}
+	b := bandwidth(map[string]string{"kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "bogus"})
+	if b == nil || b.IngressRate != 10_000_000 || b.EgressRate != 0 {
+		t.Errorf("bandwidth = %+v", b)
+	}
+}
