@@ -14,16 +14,16 @@ import (
 
 // State is a sandbox's lifecycle state.
 //
-//	  RunPodSandbox
-//	       |
-//	       v            StopPodSandbox           RemovePodSandbox
-//	  +---------+      +------------+           +-----------+
-//	  |  READY  | ---> |  NOTREADY  | --------> | (deleted) |
-//	  +---------+      +------------+           +-----------+
-//	                         ^
-//	                         | a Run that failed and could not be fully
-//	                         | undone, or that a crash interrupted: Stop,
-//	                         | Remove and restart recovery finish it.
+//	RunPodSandbox
+//	     |
+//	     v            StopPodSandbox           RemovePodSandbox
+//	+---------+      +------------+           +-----------+
+//	|  READY  | ---> |  NOTREADY  | --------> | (deleted) |
+//	+---------+      +------------+           +-----------+
+//	                       ^
+//	                       | a Run that failed and could not be fully
+//	                       | undone, or that a crash interrupted: Stop,
+//	                       | Remove and restart recovery finish it.
 type State string
 
 // Sandbox states, as CRI names them.
@@ -35,11 +35,11 @@ const (
 // Record is what is persisted of a sandbox. Every change goes through
 // Sandbox.update: persisted first, then published.
 type Record struct {
-	ID             string                         `json:"id"`
-	Config         *runtimeapi.PodSandboxConfig   `json:"config"`
-	RuntimeHandler string                         `json:"runtimeHandler"`
-	CreatedAt      int64                          `json:"createdAt"` // unix nanoseconds
-	State          State                          `json:"state"`
+	ID             string                       `json:"id"`
+	Config         *runtimeapi.PodSandboxConfig `json:"config"`
+	RuntimeHandler string                       `json:"runtimeHandler"`
+	CreatedAt      int64                        `json:"createdAt"` // unix nanoseconds
+	State          State                        `json:"state"`
 	// NSDir holds the namespace pins; NetNS is "" for host-network pods.
 	NSDir string `json:"nsDir"`
 	NetNS string `json:"netns,omitempty"`

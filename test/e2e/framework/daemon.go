@@ -38,9 +38,9 @@ type Daemon struct {
 	scope    leakcheck.Scope
 	cleanups []func()
 	cmd      *exec.Cmd
-	done chan struct{}
-	conn *grpc.ClientConn
-	log  *syncBuffer
+	done     chan struct{}
+	conn     *grpc.ClientConn
+	log      *syncBuffer
 }
 
 // Options tune a daemon.
