@@ -9,8 +9,16 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/nodeagent/nodeagent/internal/nsutil"
+
 	"github.com/nodeagent/nodeagent/internal/podnet"
 )
+
+// SharesPID reports whether the pod's containers share one PID namespace
+// (namespace_options.pid POD), which needs an infra process.
+func (r Record) SharesPID() bool {
+	return nsOptions(r.Config).GetPid() == runtimeapi.NamespaceMode_POD
+}
 
 // State is a sandbox's lifecycle state.
 //
@@ -50,6 +58,9 @@ type Record struct {
 	// Networked is set once CNI ADD has started, so DEL runs even when the
 	// result never got stored.
 	Networked bool `json:"networked,omitempty"`
+	// PIDPinned: the pod shares one PID namespace, its infra process's,
+	// pinned beside the others.
+	PIDPinned bool `json:"pidPinned,omitempty"`
 	// Message says why a sandbox is NOTREADY without a Stop.
 	Message string `json:"message,omitempty"`
 }
@@ -114,6 +125,9 @@ func (r Record) Namespaces() map[string]string {
 	ns := map[string]string{}
 	for _, t := range pinTypes(r.Config) {
 		ns[string(t)] = filepath.Join(r.NSDir, string(t))
+	}
+	if r.PIDPinned {
+		ns[string(nsutil.PID)] = filepath.Join(r.NSDir, string(nsutil.PID))
 	}
 	return ns
 }

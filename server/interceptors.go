@@ -58,9 +58,11 @@ func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	// kubelet recognises registry outages by this message prefix.
+	// kubelet recognises a registry outage only by the "RegistryUnavailable"
+	// message prefix on a status with code Unknown (cri-client's
+	// pullImageV1): the one place Unknown is returned on purpose.
 	if errors.Is(err, crierrors.ErrRegistryUnavailable) {
-		return status.Error(codes.Unavailable, err.Error())
+		return status.Error(codes.Unknown, err.Error())
 	}
 	mapped := errgrpc.ToGRPC(err)
 	if st, ok := status.FromError(mapped); ok && st.Code() != codes.Unknown {

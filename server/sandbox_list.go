@@ -20,17 +20,23 @@ const streamBatch = 100
 
 // StreamPodSandboxes is ListPodSandbox in batches.
 func (s *Server) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, stream runtimeapi.RuntimeService_StreamPodSandboxesServer) error {
-	items := s.listSandboxes(req.GetFilter())
-	for start := 0; start < len(items) || start == 0; start += streamBatch {
+	return sendBatches(s.listSandboxes(req.GetFilter()), func(batch []*runtimeapi.PodSandbox) error {
+		return stream.Send(&runtimeapi.StreamPodSandboxesResponse{PodSandboxes: batch})
+	})
+}
+
+// sendBatches sends items streamBatch at a time: at least one message, so a
+// client always sees a response before EOF.
+func sendBatches[T any](items []T, send func([]T) error) error {
+	for start := 0; ; start += streamBatch {
 		end := min(start+streamBatch, len(items))
-		if err := stream.Send(&runtimeapi.StreamPodSandboxesResponse{PodSandboxes: items[start:end]}); err != nil {
+		if err := send(items[start:end]); err != nil {
 			return err
 		}
 		if end == len(items) {
-			break
+			return nil
 		}
 	}
-	return nil
 }
 
 func (s *Server) listSandboxes(f *runtimeapi.PodSandboxFilter) []*runtimeapi.PodSandbox {

@@ -9,7 +9,14 @@ import (
 // RemovePodSandbox removes the pod and everything it owns. Idempotent: an
 // unknown or already removed sandbox is success.
 func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	if err := s.sandboxes.Remove(ctx, req.GetPodSandboxId()); err != nil {
+	id, err := s.resolveSandbox(req.GetPodSandboxId())
+	if err != nil || id == "" {
+		return nil, err
+	}
+	if err := s.containers.RemoveAll(ctx, id); err != nil {
+		return nil, err
+	}
+	if err := s.sandboxes.Remove(ctx, id); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RemovePodSandboxResponse{}, nil

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/containerd/errdefs"
@@ -22,7 +23,35 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startInfra(ctx, id); err != nil {
+		return nil, err
+	}
 	md := req.GetConfig().GetMetadata()
 	klog.InfoS("Pod sandbox running", "podSandboxID", id, "pod", md.GetNamespace()+"/"+md.GetName(), "attempt", md.GetAttempt())
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+// startInfra gives a pod that shares one PID namespace its pause process and
+// pins that namespace; on failure the whole sandbox is removed again.
+func (s *Server) startInfra(ctx context.Context, id string) error {
+	sb, err := s.sandboxes.Get(id)
+	if err != nil {
+		return err
+	}
+	rec := sb.Record()
+	if !rec.SharesPID() || rec.PIDPinned {
+		return nil
+	}
+	pid, err := s.containers.StartInfra(ctx, sandboxInfo(rec))
+	if err == nil {
+		err = s.sandboxes.PinPID(id, pid)
+	}
+	if err != nil {
+		cleanup := context.WithoutCancel(ctx)
+		if rerr := errors.Join(s.containers.RemoveAll(cleanup, id), s.sandboxes.Remove(cleanup, id)); rerr != nil {
+			return fmt.Errorf("%w (removing the sandbox failed too: %v)", err, rerr)
+		}
+		return err
+	}
+	return nil
 }

@@ -16,7 +16,11 @@ func (s *Server) PodSandboxStatus(_ context.Context, req *runtimeapi.PodSandboxS
 		return nil, err
 	}
 	rec := sb.Record()
-	resp := &runtimeapi.PodSandboxStatusResponse{Status: sandboxStatus(rec), Timestamp: time.Now().UnixNano()}
+	resp := &runtimeapi.PodSandboxStatusResponse{
+		Status:             sandboxStatus(rec),
+		ContainersStatuses: s.sandboxContainerStatuses(rec.ID),
+		Timestamp:          time.Now().UnixNano(),
+	}
 	if req.GetVerbose() {
 		info, err := rec.Info()
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/nodeagent/nodeagent/cni"
+	"github.com/nodeagent/nodeagent/imagesvc"
 	"github.com/nodeagent/nodeagent/internal/store"
 	"github.com/nodeagent/nodeagent/oci"
 	"github.com/nodeagent/nodeagent/sandbox"
@@ -19,17 +20,21 @@ type Server struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	network   *cni.Manager
-	handlers  []oci.Handler
-	node      *nodeConfig
-	info      map[string]string
-	sandboxes *sandbox.Manager
+	network    *cni.Manager
+	handlers   []oci.Handler
+	node       *nodeConfig
+	info       map[string]string
+	sandboxes  *sandbox.Manager
+	images     *imagesvc.Service
+	containers *oci.Manager
 }
 
 // Options are the domain managers the server calls.
 type Options struct {
 	Network      *cni.Manager
 	Sandboxes    *sandbox.Manager
+	Images       *imagesvc.Service
+	Containers   *oci.Manager
 	Handlers     []oci.Handler
 	DB           *store.DB
 	CgroupDriver string // "systemd" or "cgroupfs", already resolved
@@ -48,7 +53,7 @@ func New(o Options) (*Server, error) {
 		info = map[string]string{}
 	}
 	info["handlers"] = handlersJSON(o.Handlers)
-	return &Server{network: o.Network, handlers: o.Handlers, node: node, info: info, sandboxes: o.Sandboxes}, nil
+	return &Server{network: o.Network, handlers: o.Handlers, node: node, info: info, sandboxes: o.Sandboxes, images: o.Images, containers: o.Containers}, nil
 }
 
 // Register adds both CRI services to g.

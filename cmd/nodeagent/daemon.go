@@ -17,10 +17,12 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/nodeagent/nodeagent/cni"
+	"github.com/nodeagent/nodeagent/imagesvc"
 	"github.com/nodeagent/nodeagent/internal/config"
 	"github.com/nodeagent/nodeagent/internal/store"
 	"github.com/nodeagent/nodeagent/internal/version"
 	"github.com/nodeagent/nodeagent/oci"
+	"github.com/nodeagent/nodeagent/oci/spec"
 	"github.com/nodeagent/nodeagent/sandbox"
 	"github.com/nodeagent/nodeagent/server"
 )
@@ -61,12 +63,37 @@ func runDaemon(cfg *config.Config) error {
 		return fmt.Errorf("recover sandboxes: %w", err)
 	}
 
+	images, err := imagesvc.New(imageConfig(cfg), db)
+	if err != nil {
+		return fmt.Errorf("load images: %w", err)
+	}
+
+	handlers := probeHandlers(cfg.Runtime)
+	driver := cgroupDriver(cfg.CgroupDriver)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	host, err := spec.DetectHostFacts()
+	if err != nil {
+		return fmt.Errorf("detect host: %w", err)
+	}
+	containers, err := oci.NewManager(context.Background(), oci.Options{
+		DB: db, Rootfs: images, Root: cfg.Root, State: cfg.State,
+		Handlers: handlers, CgroupDriver: driver, Host: host, Binary: self,
+	})
+	if err != nil {
+		return fmt.Errorf("recover containers: %w", err)
+	}
+
 	srv, err := server.New(server.Options{
+		Containers:   containers,
+		Images:       images,
 		Network:      network,
 		Sandboxes:    sandboxes,
-		Handlers:     probeHandlers(cfg.Runtime),
+		Handlers:     handlers,
 		DB:           db,
-		CgroupDriver: cgroupDriver(cfg.CgroupDriver),
+		CgroupDriver: driver,
 		Info:         map[string]string{"config": configJSON(cfg)},
 	})
 	if err != nil {
@@ -203,4 +230,37 @@ func configJSON(cfg *config.Config) string {
 	}
 	b, _ := json.Marshal(c)
 	return string(b)
+}
+
+// imageConfig maps the daemon's configuration onto the image service's.
+func imageConfig(cfg *config.Config) imagesvc.Config {
+	ic := imagesvc.Config{
+		Root:                   cfg.Root,
+		Registries:             map[string]imagesvc.Registry{},
+		MaxConcurrentDownloads: cfg.Images.MaxConcurrentDownloads,
+		ProgressTimeout:        cfg.Images.ProgressTimeout.Std(),
+		PinnedImages:           cfg.Images.Pinned,
+		Limits: imagesvc.Limits{
+			ManifestBytes:  cfg.Images.Limits.MaxManifestBytes,
+			ConfigBytes:    cfg.Images.Limits.MaxConfigBytes,
+			LayerBytes:     cfg.Images.Limits.MaxLayerBytes,
+			ImageBytes:     cfg.Images.Limits.MaxImageBytes,
+			FilesPerLayer:  int64(cfg.Images.Limits.MaxFilesPerLayer),
+			LayersPerImage: cfg.Images.Limits.MaxLayers,
+		},
+	}
+	for host, r := range cfg.Registries {
+		reg := imagesvc.Registry{
+			PlainHTTP: r.PlainHTTP, SkipVerify: r.SkipVerify,
+			CAFile: r.CAFile, CertFile: r.CertFile, KeyFile: r.KeyFile,
+		}
+		for _, m := range r.Mirrors {
+			reg.Mirrors = append(reg.Mirrors, m.String())
+		}
+		if r.Username != "" || r.Auth != "" || r.IdentityToken != "" {
+			reg.Auth = &imagesvc.Auth{Username: r.Username, Password: r.Password, Auth: r.Auth, IdentityToken: r.IdentityToken}
+		}
+		ic.Registries[host] = reg
+	}
+	return ic
 }

@@ -12,10 +12,21 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/nodeagent/nodeagent/internal/config"
+	"github.com/nodeagent/nodeagent/internal/pause"
 	"github.com/nodeagent/nodeagent/internal/version"
+	"github.com/nodeagent/nodeagent/oci/shim"
 )
 
 func main() {
+	// Re-exec entry points dispatch before anything else runs.
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "shim":
+			os.Exit(shim.Main(os.Args[2:]))
+		case "pause":
+			os.Exit(pause.Main())
+		}
+	}
 	if err := rootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "nodeagent:", err)
 		os.Exit(1)

@@ -22,6 +22,7 @@ const (
 	Net Type = "net"
 	IPC Type = "ipc"
 	UTS Type = "uts"
+	PID Type = "pid"
 )
 
 var cloneFlags = map[Type]int{Net: unix.CLONE_NEWNET, IPC: unix.CLONE_NEWIPC, UTS: unix.CLONE_NEWUTS}
@@ -75,6 +76,11 @@ func pinOnThread(o PinOptions, flags int) error {
 			return fmt.Errorf("set hostname %q: %w", o.Hostname, err)
 		}
 	}
+	if flags&unix.CLONE_NEWNET != 0 {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
 	if o.Setup != nil {
 		if err := o.Setup(); err != nil {
 			return err
@@ -84,6 +90,28 @@ func pinOnThread(o PinOptions, flags int) error {
 		if err := bindNamespace(fmt.Sprintf("/proc/thread-self/ns/%s", t), filepath.Join(o.Dir, string(t))); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// loopbackUp brings up lo in the current thread's network namespace, so a
+// pod has localhost whether or not its CNI chain has the loopback plugin.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -320,4 +321,37 @@ func TestSandboxSurvivesDaemonCrash(t *testing.T) {
 		t.Errorf("retried RunPodSandbox = %s, want %s", again, id)
 	}
 	stopRemovePod(t, d, id)
+}
+
+// TestMacvlanPod: a pod on a macvlan network whose parent is a veth the test
+// creates gets an address on the parent's subnet.
+func TestMacvlanPod(t *testing.T) {
+	framework.RequirePlugins(t, "macvlan", "host-local")
+	d := framework.StartDaemon(t, framework.Options{})
+	parent := "natmv" + fmt.Sprint(os.Getpid()%100000)
+	if out, err := exec.Command("ip", "link", "add", parent, "type", "veth", "peer", "name", parent+"p").CombinedOutput(); err != nil {
+		t.Fatalf("create parent veth: %v %s", err, out)
+	}
+	d.AddCleanup(func() { _ = exec.Command("ip", "link", "del", parent).Run() })
+	if out, err := exec.Command("ip", "link", "set", parent, "up").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	network := "natest-mv-" + parent
+	d.AddCleanup(func() { os.RemoveAll(filepath.Join("/var/lib/cni/networks", network)) })
+	framework.WriteFile(t, filepath.Join(d.CNIDir, "10-mv.conflist"), fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"plugins":[
+		{"type":"macvlan","master":%q,"mode":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"192.0.2.0/24"}]]}}]}`, network, parent))
+	waitFor(t, func() bool { return condition(status1(t, d), runtimeapi.NetworkReady).Status })
+	id := runPod(t, d, podConfig("macvlan"))
+	ip := net.ParseIP(podStatus(t, d, id).Status.GetNetwork().GetIp())
+	_, subnet, _ := net.ParseCIDR("192.0.2.0/24")
+	if ip == nil || !subnet.Contains(ip) {
+		t.Errorf("macvlan pod IP %v not on the parent's subnet %v", ip, subnet)
+	}
+	stopRemovePod(t, d, id)
+	entries, _ := os.ReadDir(filepath.Join("/var/lib/cni/networks", network))
+	for _, e := range entries {
+		if net.ParseIP(e.Name()) != nil {
+			t.Errorf("IP reservation %s left after removal", e.Name())
+		}
+	}
 }

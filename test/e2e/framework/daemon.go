@@ -35,12 +35,13 @@ type Daemon struct {
 
 	args []string
 	// scope grows as the test adds networks; cleanups run after the leak check.
-	scope    leakcheck.Scope
-	cleanups []func()
-	cmd      *exec.Cmd
-	done     chan struct{}
-	conn     *grpc.ClientConn
-	log      *syncBuffer
+	scope        leakcheck.Scope
+	cleanups     []func()
+	cgroupParent string
+	cmd          *exec.Cmd
+	done         chan struct{}
+	conn         *grpc.ClientConn
+	log          *syncBuffer
 }
 
 // Options tune a daemon.

@@ -8,9 +8,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/compression"
 )
 
-// benchmark images: docker.io/nodeagent-bench/NAME:gzip and :zstd carry the
-// same layers compressed both ways, in OCI media types (zstd exists only
-// there). Every layer is unique to its image, so a pull fetches every blob.
+// benchmarks are the images for pull benchmarks: data only, no program.
+// docker.io/nodeagent-bench/NAME:gzip and :zstd carry the same layers
+// compressed both ways, in OCI media types (zstd exists only there). Every
+// layer is unique to its image, so a pull fetches every blob.
 var benchmarks = []struct {
 	name      string
 	layers    int
@@ -44,11 +45,11 @@ func benchSpecs(name string, layers, layerSize int) ([]imageSpec, error) {
 	return specs, nil
 }
 
-// benchTree returns a layer's content, generated from a PRNG seeded by the
-// layer's name (seed) so that every build gives the same bytes. Most of it is one
-// large file of 7-bit random bytes: costly to compress and decompress, as
-// real binaries are. With manySmall, about a megabyte of it is instead spread
-// over 512 small files in 16 directories, so unpacking also pays per file.
+// benchTree returns a layer's content of about size bytes, generated from a
+// PRNG seeded with the layer's name so that every build gives the same
+// bytes. Most of it is one file of 7-bit random bytes, which compress
+// little and cost real work to decompress. With manySmall, about a megabyte
+// is instead spread over 512 small files, so unpacking also pays per file.
 func benchTree(seed string, size int, manySmall bool) tree {
 	rng := rand.NewChaCha8(sha256.Sum256([]byte(seed)))
 	random := func(n int) []byte {

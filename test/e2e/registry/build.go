@@ -30,10 +30,7 @@ func build(ctx context.Context, dir, deb string) ([]Image, error) {
 		return nil, err
 	}
 	var images []Image
-	add := func(specs []imageSpec, err error) error {
-		if err != nil {
-			return err
-		}
+	add := func(specs []imageSpec) error {
 		for _, s := range specs {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -50,11 +47,19 @@ func build(ctx context.Context, dir, deb string) ([]Image, error) {
 		}
 		return nil
 	}
-	if err := add(critestSpecs(ctx, deb)); err != nil {
+	layers, err := critestLayers(ctx, deb)
+	if err != nil {
+		return nil, err
+	}
+	if err := add(critestSpecs(layers)); err != nil {
 		return nil, err
 	}
 	for _, b := range benchmarks {
-		if err := add(benchSpecs(b.name, b.layers, b.layerSize)); err != nil {
+		specs, err := benchSpecs(b.name, b.layers, b.layerSize)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(specs); err != nil {
 			return nil, err
 		}
 	}

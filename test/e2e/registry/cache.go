@@ -18,7 +18,8 @@ import (
 )
 
 // recipe is this package's source: goBinary builds nnp and pause from it,
-// and fingerprint names builds after it.
+// and fingerprint names builds after it (tests included: editing one costs
+// a rebuild, which is cheaper than a rule for which files count).
 //
 //go:embed *.go nnp pause
 var recipe embed.FS
@@ -55,8 +56,7 @@ func openStore(ctx context.Context, cacheDir string) (*store, error) {
 	}
 	dir := filepath.Join(cacheDir, "images-"+fp)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		err = buildInto(ctx, dir, deb)
-		if err != nil {
+		if err := buildInto(ctx, dir, deb); err != nil {
 			return nil, fmt.Errorf("building test images: %w", err)
 		}
 	} else if err != nil {

@@ -14,11 +14,8 @@ const (
 	pathEnv = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
-// critestSpecs lists every image critest v1.36.0 pulls (cri-tools
-// pkg/validate/consts.go and friends, pkg/benchmark/image.go), plus
-// registry.k8s.io/pause:3.10, the sandbox image of a containerd run side by
-// side. It is one long table on purpose: one line per image.
-func critestSpecs(ctx context.Context, deb string) ([]imageSpec, error) {
+// critestLayers builds, by name, the layers critest's images are made of.
+func critestLayers(ctx context.Context, deb string) (map[string]v1.Layer, error) {
 	busybox, err := busyboxTree(ctx, deb)
 	if err != nil {
 		return nil, err
@@ -31,7 +28,7 @@ func critestSpecs(ctx context.Context, deb string) ([]imageSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	layers := map[string]tree{
+	trees := map[string]tree{
 		"base":          busybox,
 		"nginx":         nginxTree(80),
 		"hostnet-nginx": nginxTree(12003),
@@ -41,14 +38,22 @@ func critestSpecs(ctx context.Context, deb string) ([]imageSpec, error) {
 		"groups":        predefinedGroupTree(),
 	}
 	for _, marker := range []string{"test-image-1", "test-image-2", "test-image-3"} {
-		layers[marker] = tree{marker: {typ: tar.TypeReg, mode: 0o644, data: []byte(marker + "\n")}}
+		trees[marker] = tree{marker: {typ: tar.TypeReg, mode: 0o644, data: []byte(marker + "\n")}}
 	}
-	l := map[string]v1.Layer{}
-	for name, t := range layers {
-		if l[name], err = treeLayer(t); err != nil {
+	layers := map[string]v1.Layer{}
+	for name, t := range trees {
+		if layers[name], err = treeLayer(t); err != nil {
 			return nil, err
 		}
 	}
+	return layers, nil
+}
+
+// critestSpecs lists every image critest v1.36.0 pulls (cri-tools
+// pkg/validate/consts.go and friends, pkg/benchmark/image.go), plus
+// registry.k8s.io/pause:3.10, the sandbox image of a containerd run side by
+// side, made of critestLayers. One line per image.
+func critestSpecs(l map[string]v1.Layer) []imageSpec {
 	base := []v1.Layer{l["base"]}
 	on := func(name string) []v1.Layer { return []v1.Layer{l["base"], l[name]} }
 	shell := v1.Config{Env: []string{pathEnv}, Cmd: []string{"sh"}}
@@ -89,7 +94,7 @@ func critestSpecs(ctx context.Context, deb string) ([]imageSpec, error) {
 		{refs: []string{ecr + "1"}, layers: base, config: shell},
 		{refs: []string{ecr + "1-glibc"}, layers: base, config: shell},
 		{refs: []string{ecr + "1-musl"}, layers: base, config: shell},
-	}, nil
+	}
 }
 
 // predefinedGroupTree adds default-user (1000) as a member of

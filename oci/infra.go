@@ -1,0 +1,93 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nodeagent/nodeagent/oci/spec"
+)
+
+// The infra (pause) process of a pod that shares one PID namespace runs as
+// a container of the pod's shim whose id is the sandbox id. It is not a CRI
+// container: it never appears in ListContainers.
+
+// infraDir is the infra container's bundle.
+func (m *Manager) infraDir(sandboxID string) string {
+	return filepath.Join(m.opts.State, "infra", sandboxID)
+}
+
+// StartInfra starts the pod's pause process in a new PID namespace, joined
+// to the pod's other namespaces, and returns its pid so the caller can pin
+// the PID namespace.
+func (m *Manager) StartInfra(ctx context.Context, sb SandboxInfo) (int, error) {
+	h, err := m.handler(sb.Handler)
+	if err != nil {
+		return 0, err
+	}
+	dir := m.infraDir(sb.ID)
+	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		return 0, fmt.Errorf("create infra bundle: %w", err)
+	}
+	if err := writeSpec(dir, m.infraSpec(sb)); err != nil {
+		return 0, err
+	}
+	sh, err := m.shims.get(ctx, sb.ID, h)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := sh.Create(ctx, shimCreateInfra(sb.ID, dir))
+	if err == nil {
+		err = sh.Start(ctx, sb.ID)
+	}
+	if err != nil {
+		_ = m.StopInfra(ctx, sb.ID)
+		return 0, fmt.Errorf("start pod infra process: %w", err)
+	}
+	return pid, nil
+}
+
+// StopInfra kills and deletes the pod's pause process, if any.
+func (m *Manager) StopInfra(ctx context.Context, sandboxID string) error {
+	if sh, err := m.shims.lookup(sandboxID); err == nil {
+		if err := sh.Kill(ctx, sandboxID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+		if err := sh.Delete(ctx, sandboxID); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+	}
+	if err := os.RemoveAll(m.infraDir(sandboxID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// infraSpec: the daemon binary read-only in an empty read-only rootfs, no
+// capabilities, an unprivileged user, the pod's namespaces plus a new PID one.
+func (m *Manager) infraSpec(sb SandboxInfo) *specs.Spec {
+	s := spec.DefaultSpec()
+	s.Root = &specs.Root{Path: "rootfs", Readonly: true}
+	s.Process.Args = []string{"/pause", "pause"}
+	s.Process.User = specs.User{UID: 65535, GID: 65535}
+	s.Process.Capabilities = &specs.LinuxCapabilities{}
+	s.Process.NoNewPrivileges = true
+	s.Process.Rlimits = nil // inherit: this host may not raise RLIMIT_NOFILE
+	s.Hostname = ""
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/pause", Type: "bind", Source: m.opts.Binary, Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.PIDNamespace}}
+	for _, n := range sb.Namespaces {
+		if n.Type != specs.PIDNamespace {
+			ns = append(ns, n)
+		}
+	}
+	s.Linux.Namespaces = ns
+	s.Linux.CgroupsPath = CgroupsPath(sb.Config.GetLinux().GetCgroupParent(), "infra-"+sb.ID, m.opts.CgroupDriver)
+	return s
+}

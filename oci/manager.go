@@ -1,0 +1,270 @@
+package oci
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/nodeagent/nodeagent/internal/store"
+	"github.com/nodeagent/nodeagent/internal/undo"
+	"github.com/nodeagent/nodeagent/oci/spec"
+)
+
+// Rootfs prepares container root filesystems from image snapshots; the
+// image service provides it.
+type Rootfs interface {
+	// PrepareRootfs mounts the image's layers with a fresh upper and work
+	// dir under dir and returns the mounted rootfs path.
+	PrepareRootfs(imageID, dir string) (string, error)
+	// ReleaseRootfs unmounts what PrepareRootfs mounted; already gone is
+	// success.
+	ReleaseRootfs(dir string) error
+}
+
+// bucket is the store bucket of container records.
+const bucket = "containers"
+
+// Options configure a Manager.
+type Options struct {
+	DB     *store.DB
+	Rootfs Rootfs
+	// Root holds container bundles (<root>/containers/<id>).
+	Root string
+	// State holds shim state (<state>/shims) and runtime state.
+	State        string
+	Handlers     []Handler
+	CgroupDriver string
+	Host         spec.HostFacts
+	// Binary is the nodeagent binary re-executed as the shim.
+	Binary string
+}
+
+// Manager owns the containers of this node and the per-pod shims that
+// monitor them.
+type Manager struct {
+	opts   Options
+	events *Bus
+	shims  *shimSet
+
+	mu         sync.RWMutex
+	containers map[string]*Container
+	names      map[string]string // name key -> container id
+}
+
+// Image is what a container needs of its image.
+type Image struct {
+	ID     string
+	Ref    string // as the request named it
+	Config ocispec.ImageConfig
+}
+
+// SandboxInfo is what a container needs of its pod sandbox.
+type SandboxInfo struct {
+	ID         string
+	Config     *runtimeapi.PodSandboxConfig
+	Handler    string
+	Namespaces []specs.LinuxNamespace
+	Files      spec.SandboxFiles
+}
+
+// CreateRequest creates one container.
+type CreateRequest struct {
+	Sandbox SandboxInfo
+	Config  *runtimeapi.ContainerConfig
+	Image   Image
+}
+
+// NewManager loads container records, reconnects to live shims and settles
+// what happened while the daemon was away, before the daemon serves.
+func NewManager(ctx context.Context, o Options) (*Manager, error) {
+	m := &Manager{
+		opts:       o,
+		events:     NewBus(),
+		containers: map[string]*Container{},
+		names:      map[string]string{},
+	}
+	m.shims = newShimSet(m)
+	if err := m.recover(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Events is the bus of container events.
+func (m *Manager) Events() *Bus { return m.events }
+
+func nameKey(sandboxID string, md *runtimeapi.ContainerMetadata) string {
+	return fmt.Sprintf("%s_%s_%d", sandboxID, md.GetName(), md.GetAttempt())
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Create makes a container ready to start: rootfs, spec, and the runtime's
+// created container under the pod's shim. Every step is undone on failure.
+func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error) {
+	md := req.Config.GetMetadata()
+	if md == nil || md.Name == "" {
+		return "", fmt.Errorf("config.metadata.name: required: %w", errdefs.ErrInvalidArgument)
+	}
+	handler, err := m.handler(req.Sandbox.Handler)
+	if err != nil {
+		return "", err
+	}
+	logPath, err := LogPath(req.Sandbox.Config.GetLogDirectory(), req.Config.GetLogPath())
+	if err != nil {
+		return "", err
+	}
+	stopSig, err := StopSignal(req.Config.GetStopSignal(), req.Image.Config.StopSignal)
+	if err != nil {
+		return "", err
+	}
+	id := newID()
+	key := nameKey(req.Sandbox.ID, md)
+	if err := m.reserve(key, id); err != nil {
+		return "", err
+	}
+	rec := Record{
+		ID: id, SandboxID: req.Sandbox.ID, Config: req.Config, ImageID: req.Image.ID, ImageRef: req.Image.Ref,
+		Handler: handler.Name, State: StateCreated, CreatedAt: now(), Dir: filepath.Join(m.opts.Root, "containers", id),
+		LogPath: logPath, StopSignal: int(stopSig), Resources: req.Config.GetLinux().GetResources(), Creating: true,
+	}
+	c, err := m.create(ctx, rec, req, handler)
+	if err != nil {
+		m.release(key, id)
+		return "", err
+	}
+	m.mu.Lock()
+	m.containers[id] = c
+	m.mu.Unlock()
+	m.events.Publish(Event{Type: EventCreated, ContainerID: id, SandboxID: rec.SandboxID, At: now()})
+	return id, nil
+}
+
+func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, handler Handler) (c *Container, err error) {
+	var u undo.Stack
+	defer func() {
+		if err != nil {
+			if uerr := u.Run(ctx); uerr != nil {
+				err = fmt.Errorf("%w (cleanup incomplete: %v)", err, uerr)
+			}
+		}
+	}()
+	if err := m.save(rec); err != nil {
+		return nil, err
+	}
+	u.Push("record", func(context.Context) error { return m.opts.DB.Delete(bucket, rec.ID) })
+	if err := os.MkdirAll(rec.Dir, 0o711); err != nil {
+		return nil, fmt.Errorf("create bundle: %w", err)
+	}
+	u.Push("bundle", func(context.Context) error { return os.RemoveAll(rec.Dir) })
+	rootfs, err := m.opts.Rootfs.PrepareRootfs(rec.ImageID, rec.Dir)
+	if err != nil {
+		return nil, err
+	}
+	u.Push("rootfs", func(context.Context) error { return m.opts.Rootfs.ReleaseRootfs(rec.Dir) })
+
+	res, err := m.buildSpec(rec, req, rootfs, handler)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSpec(rec.Dir, res.Spec); err != nil {
+		return nil, err
+	}
+	if rec.LogPath != "" {
+		if err := os.MkdirAll(filepath.Dir(rec.LogPath), 0o755); err != nil {
+			return nil, fmt.Errorf("create log directory: %w", err)
+		}
+	}
+	sh, err := m.shims.get(ctx, req.Sandbox.ID, handler)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := sh.Create(ctx, shimCreate(rec))
+	if err != nil {
+		return nil, err
+	}
+	u.Push("runtime", func(ctx context.Context) error { return sh.Delete(ctx, rec.ID) })
+
+	rec.Pid, rec.UID, rec.GID, rec.AdditionalGIDs = pid, res.User.UID, res.User.GID, res.User.AdditionalGIDs
+	rec.Creating = false
+	if err := m.save(rec); err != nil {
+		return nil, err
+	}
+	return newContainer(rec, res.Spec.Process), nil
+}
+
+func (m *Manager) buildSpec(rec Record, req CreateRequest, rootfs string, handler Handler) (*spec.Result, error) {
+	host := m.opts.Host
+	host.RROSupported = handler.Features.RecursiveReadOnlyMounts
+	termination := filepath.Join(rec.Dir, "termination-log")
+	if err := os.WriteFile(termination, nil, 0o666); err != nil {
+		return nil, fmt.Errorf("create termination log: %w", err)
+	}
+	return spec.Build(spec.Input{
+		ID: rec.ID, SandboxID: rec.SandboxID, ImageName: req.Image.Ref,
+		Config: req.Config, Sandbox: req.Sandbox.Config, Image: req.Image.Config,
+		RootfsPath: rootfs, Namespaces: req.Sandbox.Namespaces, SandboxFiles: req.Sandbox.Files,
+		TerminationMessageHostPath: termination,
+		CgroupsPath:                CgroupsPath(req.Sandbox.Config.GetLinux().GetCgroupParent(), rec.ID, m.opts.CgroupDriver),
+		Host:                       host,
+	})
+}
+
+func writeSpec(dir string, s *specs.Spec) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	tmp := filepath.Join(dir, "config.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write spec: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, "config.json"))
+}
+
+func (m *Manager) reserve(key, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if other, ok := m.names[key]; ok {
+		return fmt.Errorf("container name %q is in use by container %s: %w", key, other, errdefs.ErrAlreadyExists)
+	}
+	m.names[key] = id
+	return nil
+}
+
+func (m *Manager) release(key, id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.names[key] == id {
+		delete(m.names, key)
+	}
+}
+
+func (m *Manager) save(r Record) error { return m.opts.DB.Put(bucket, r.ID, r) }
+
+// handler finds a usable runtime handler by name ("" = the default).
+func (m *Manager) handler(name string) (Handler, error) {
+	for i, h := range m.opts.Handlers {
+		if h.Name == name || (name == "" && i == 0) {
+			if h.Err != nil {
+				return Handler{}, fmt.Errorf("runtime handler %q cannot run on this host: %v: %w", h.Name, h.Err, errdefs.ErrFailedPrecondition)
+			}
+			return h, nil
+		}
+	}
+	return Handler{}, fmt.Errorf("runtime handler %q: not configured: %w", name, errdefs.ErrInvalidArgument)
+}

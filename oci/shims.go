@@ -1,0 +1,115 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/nodeagent/nodeagent/oci/shim"
+)
+
+// shimSet holds the one shim of each pod that has containers, and turns
+// their exit events into container state.
+type shimSet struct {
+	m  *Manager
+	mu sync.Mutex
+	// by sandbox id; launched on the pod's first container.
+	shims map[string]*shim.Client
+}
+
+func newShimSet(m *Manager) *shimSet {
+	return &shimSet{m: m, shims: map[string]*shim.Client{}}
+}
+
+// shimDir is a pod's shim state dir. A 32-hex-digit prefix of the sandbox
+// id keeps the socket path well under the 108-byte limit.
+func (s *shimSet) shimDir(sandboxID string) string {
+	return filepath.Join(s.m.opts.State, "shims", sandboxID[:min(32, len(sandboxID))])
+}
+
+// get returns the pod's shim, launching it on first use.
+func (s *shimSet) get(ctx context.Context, sandboxID string, h Handler) (*shim.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.shims[sandboxID]; ok {
+		return c, nil
+	}
+	c, err := shim.Launch(ctx, shim.Options{
+		SandboxID:   sandboxID,
+		StateDir:    s.shimDir(sandboxID),
+		RuntimePath: h.Path,
+		RuntimeRoot: filepath.Join(s.m.opts.State, "runtime", h.Name),
+		Binary:      s.m.opts.Binary,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.adopt(sandboxID, c)
+	return c, nil
+}
+
+// adopt starts following a shim's events. Caller holds s.mu.
+func (s *shimSet) adopt(sandboxID string, c *shim.Client) {
+	s.shims[sandboxID] = c
+	go func() {
+		for st := range c.Events() {
+			s.m.onShimState(st)
+		}
+	}()
+}
+
+// lookup returns the pod's shim if it runs, reconnecting to it if this
+// daemon has not talked to it since it started (a pod with only an infra
+// process has no container record to trigger that at recovery).
+func (s *shimSet) lookup(sandboxID string) (*shim.Client, error) {
+	return s.reconnect(context.Background(), sandboxID)
+}
+
+// reconnect finds a pod's shim after a daemon restart.
+func (s *shimSet) reconnect(ctx context.Context, sandboxID string) (*shim.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.shims[sandboxID]; ok {
+		return c, nil
+	}
+	c, err := shim.Connect(ctx, s.shimDir(sandboxID))
+	if err != nil {
+		return nil, err
+	}
+	s.adopt(sandboxID, c)
+	return c, nil
+}
+
+// shutdown ends the pod's shim once its last container is gone.
+func (s *shimSet) shutdown(ctx context.Context, sandboxID string) error {
+	c, err := s.lookup(sandboxID)
+	s.mu.Lock()
+	delete(s.shims, sandboxID)
+	s.mu.Unlock()
+	if err == nil {
+		if err := c.Shutdown(ctx); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			return err
+		}
+		c.Close()
+	}
+	if err := os.RemoveAll(s.shimDir(sandboxID)); err != nil {
+		return err
+	}
+	return nil
+}
+
+func shimCreate(r Record) shim.CreateRequest {
+	cfg := r.Config
+	return shim.CreateRequest{
+		ID: r.ID, Bundle: r.Dir, LogPath: r.LogPath,
+		Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(), Tty: cfg.GetTty(),
+	}
+}
+
+func shimCreateInfra(sandboxID, dir string) shim.CreateRequest {
+	return shim.CreateRequest{ID: sandboxID, Bundle: dir}
+}
