@@ -58,6 +58,8 @@ type Record struct {
 	AdditionalGIDs []uint32 `json:"additionalGids,omitempty"`
 	// Resources as last applied (create or UpdateContainerResources).
 	Resources *runtimeapi.LinuxContainerResources `json:"resources,omitempty"`
+	// CgroupsPath is the spec's cgroupsPath, where stats are read.
+	CgroupsPath string `json:"cgroupsPath,omitempty"`
 	// Creating is set until create finished: recovery removes such records.
 	Creating bool `json:"creating,omitempty"`
 }

@@ -32,8 +32,8 @@ func (m *Manager) StartInfra(ctx context.Context, sb SandboxInfo) (int, error) {
 		return 0, err
 	}
 	dir := m.infraDir(sb.ID)
-	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
-		return 0, fmt.Errorf("create infra bundle: %w", err)
+	if err := makeInfraRootfs(filepath.Join(dir, "rootfs")); err != nil {
+		return 0, err
 	}
 	if err := writeSpec(dir, m.infraSpec(sb)); err != nil {
 		return 0, err
@@ -90,4 +90,20 @@ func (m *Manager) infraSpec(sb SandboxInfo) *specs.Spec {
 	s.Linux.Namespaces = ns
 	s.Linux.CgroupsPath = CgroupsPath(sb.Config.GetLinux().GetCgroupParent(), "infra-"+sb.ID, m.opts.CgroupDriver)
 	return s
+}
+
+// makeInfraRootfs creates the empty rootfs with its mountpoints made by us:
+// in a user-namespace pod, root inside cannot create them in a directory the
+// host's root owns.
+func makeInfraRootfs(rootfs string) error {
+	for _, d := range []string{"proc", "dev", "sys"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			return fmt.Errorf("create infra rootfs: %w", err)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(rootfs, "pause"), os.O_CREATE|os.O_RDONLY, 0o555)
+	if err != nil {
+		return fmt.Errorf("create infra rootfs: %w", err)
+	}
+	return f.Close()
 }

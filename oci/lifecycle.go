@@ -183,6 +183,9 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := m.opts.DB.Delete(bucket, rec.ID); err != nil {
 		return err
 	}
+	if m.sampler != nil {
+		m.sampler.Untrack(rec.ID)
+	}
 	m.mu.Lock()
 	delete(m.containers, rec.ID)
 	key := nameKey(rec.SandboxID, rec.Config.GetMetadata())

@@ -18,6 +18,7 @@ import (
 	"github.com/nodeagent/nodeagent/internal/store"
 	"github.com/nodeagent/nodeagent/internal/undo"
 	"github.com/nodeagent/nodeagent/oci/spec"
+	"github.com/nodeagent/nodeagent/oci/stats"
 )
 
 // Rootfs prepares container root filesystems from image snapshots; the
@@ -52,9 +53,10 @@ type Options struct {
 // Manager owns the containers of this node and the per-pod shims that
 // monitor them.
 type Manager struct {
-	opts   Options
-	events *Bus
-	shims  *shimSet
+	opts    Options
+	events  *Bus
+	shims   *shimSet
+	sampler *stats.Sampler // nil when this host's cgroups cannot be read
 
 	mu         sync.RWMutex
 	containers map[string]*Container
@@ -94,6 +96,10 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 		names:      map[string]string{},
 	}
 	m.shims = newShimSet(m)
+	if r, err := stats.NewReader(); err == nil {
+		m.sampler = stats.NewSampler(r, stats.DefaultInterval)
+		go m.sampler.Run(context.WithoutCancel(ctx))
+	}
 	if err := m.recover(ctx); err != nil {
 		return nil, err
 	}
@@ -150,6 +156,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error)
 	m.mu.Lock()
 	m.containers[id] = c
 	m.mu.Unlock()
+	m.track(c.Record())
 	m.events.Publish(Event{Type: EventCreated, ContainerID: id, SandboxID: rec.SandboxID, At: now()})
 	return id, nil
 }
@@ -181,6 +188,9 @@ func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, han
 	if err != nil {
 		return nil, err
 	}
+	if err := ensureMountpoints(rootfs, res.Spec.Mounts); err != nil {
+		return nil, err
+	}
 	if err := writeSpec(rec.Dir, res.Spec); err != nil {
 		return nil, err
 	}
@@ -200,6 +210,7 @@ func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, han
 	u.Push("runtime", func(ctx context.Context) error { return sh.Delete(ctx, rec.ID) })
 
 	rec.Pid, rec.UID, rec.GID, rec.AdditionalGIDs = pid, res.User.UID, res.User.GID, res.User.AdditionalGIDs
+	rec.CgroupsPath = res.Spec.Linux.CgroupsPath
 	rec.Creating = false
 	if err := m.save(rec); err != nil {
 		return nil, err

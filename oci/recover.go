@@ -34,6 +34,7 @@ func (m *Manager) recover(ctx context.Context) error {
 		}
 		c := newContainer(r, loadProcess(r.Dir))
 		m.containers[r.ID] = c
+		m.track(r)
 		m.names[nameKey(r.SandboxID, r.Config.GetMetadata())] = r.ID
 	}
 	m.reconcileShims(ctx)

@@ -39,6 +39,7 @@ type Manager struct {
 	network Network
 	nsRoot  string // <state>/ns
 	dirRoot string // <state>/sandboxes
+	binary  string // nodeagent, re-executed as the user-namespace helper
 
 	mu        sync.RWMutex
 	sandboxes map[string]*Sandbox
@@ -55,8 +56,9 @@ type reservation struct {
 
 // NewManager loads the sandbox records and recovers them (see Recover) before
 // the daemon serves.
-func NewManager(ctx context.Context, db *store.DB, network Network, stateDir string) (*Manager, error) {
+func NewManager(ctx context.Context, db *store.DB, network Network, stateDir, binary string) (*Manager, error) {
 	m := &Manager{
+		binary:    binary,
 		db:        db,
 		network:   network,
 		nsRoot:    filepath.Join(stateDir, "ns"),
@@ -116,7 +118,7 @@ func (m *Manager) Run(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, han
 func (m *Manager) finishRun(ctx context.Context, key string, res *reservation, cfg *runtimeapi.PodSandboxConfig, handler string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runTimeout)
 	defer cancel()
-	res.err = m.create(ctx, res.id, cfg, handler)
+	res.err = m.createRecovered(ctx, res.id, cfg, handler)
 	if res.err != nil {
 		m.mu.Lock()
 		if m.sandboxes[res.id] == nil {
@@ -125,6 +127,17 @@ func (m *Manager) finishRun(ctx context.Context, key string, res *reservation, c
 		m.mu.Unlock()
 	}
 	close(res.done)
+}
+
+// createRecovered is create in a goroutine that outlives the RPC: a panic
+// must fail this run, not the daemon.
+func (m *Manager) createRecovered(ctx context.Context, id string, cfg *runtimeapi.PodSandboxConfig, handler string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("creating sandbox %s panicked: %v: %w", id, r, errdefs.ErrInternal)
+		}
+	}()
+	return m.create(ctx, id, cfg, handler)
 }
 
 // create runs every step of a new sandbox, undoing them all on failure. If
@@ -229,6 +242,17 @@ func (m *Manager) createNamespaces(r Record) error {
 		return nil
 	}
 	sysctls := r.Config.GetLinux().GetSysctls()
+	if userns(r.Config) {
+		u := nsOptions(r.Config).GetUsernsOptions()
+		paths := map[string]string{}
+		for k, v := range sysctls {
+			paths[sysctlPath(k)] = v
+		}
+		return nsutil.CreatePinnedUserns(nsutil.UsernsOptions{
+			PinOptions: nsutil.PinOptions{Dir: r.NSDir, Hostname: podHostname(r.Config)},
+			UIDs:       idMaps(u.Uids), GIDs: idMaps(u.Gids), Binary: m.binary, Sysctls: paths,
+		})
+	}
 	return nsutil.CreatePinned(nsutil.PinOptions{
 		Dir: r.NSDir, Types: types, Hostname: podHostname(r.Config),
 		Setup: func() error {
@@ -266,4 +290,12 @@ func (m *Manager) lookup(id string) *Sandbox {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.sandboxes[id]
+}
+
+func idMaps(in []*runtimeapi.IDMapping) []nsutil.IDMap {
+	out := make([]nsutil.IDMap, len(in))
+	for i, m := range in {
+		out[i] = nsutil.IDMap{ContainerID: m.ContainerId, HostID: m.HostId, Size: m.Length}
+	}
+	return out
 }

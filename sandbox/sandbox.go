@@ -126,6 +126,9 @@ func (r Record) Namespaces() map[string]string {
 	for _, t := range pinTypes(r.Config) {
 		ns[string(t)] = filepath.Join(r.NSDir, string(t))
 	}
+	if userns(r.Config) {
+		ns["user"] = filepath.Join(r.NSDir, "user")
+	}
 	if r.PIDPinned {
 		ns[string(nsutil.PID)] = filepath.Join(r.NSDir, string(nsutil.PID))
 	}
@@ -162,4 +165,11 @@ func hostNetwork(c *runtimeapi.PodSandboxConfig) bool {
 
 func hostIPC(c *runtimeapi.PodSandboxConfig) bool {
 	return nsOptions(c).GetIpc() == runtimeapi.NamespaceMode_NODE
+}
+
+// userns reports whether the pod has its own user namespace.
+// Absent options mean the host's (POD is the zero value of the mode).
+func userns(c *runtimeapi.PodSandboxConfig) bool {
+	u := nsOptions(c).GetUsernsOptions()
+	return u != nil && u.GetMode() == runtimeapi.NamespaceMode_POD
 }

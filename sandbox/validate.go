@@ -30,6 +30,9 @@ func Validate(c *runtimeapi.PodSandboxConfig) error {
 	if err := validateSysctls(c); err != nil {
 		return err
 	}
+	if err := validateUserns(nsOptions(c).GetUsernsOptions()); err != nil {
+		return err
+	}
 	if err := validateDNS(c.GetDnsConfig()); err != nil {
 		return err
 	}
@@ -144,6 +147,34 @@ func validateDNS(d *runtimeapi.DNSConfig) error {
 	for i, o := range d.Options {
 		if !dnsOptionRE.MatchString(o) {
 			return invalid("config.dns_config.options[%d] %q: not a resolver option", i, o)
+		}
+	}
+	return nil
+}
+
+// validateUserns accepts the host user namespace, or a pod one with exactly
+// one uid and one gid range that maps container ID 0, as kubelet sends.
+func validateUserns(u *runtimeapi.UserNamespace) error {
+	if u == nil || u.Mode == runtimeapi.NamespaceMode_NODE {
+		return nil
+	}
+	const field = "config.linux.security_context.namespace_options.userns_options"
+	if u.Mode != runtimeapi.NamespaceMode_POD {
+		return invalid("%s.mode %v: only POD and NODE are supported", field, u.Mode)
+	}
+	for name, maps := range map[string][]*runtimeapi.IDMapping{"uids": u.Uids, "gids": u.Gids} {
+		if len(maps) != 1 {
+			return invalid("%s.%s: want exactly one mapping, got %d", field, name, len(maps))
+		}
+		m := maps[0]
+		if m.ContainerId != 0 {
+			return invalid("%s.%s[0].container_id %d: container ID 0 must be mapped", field, name, m.ContainerId)
+		}
+		if m.Length == 0 || uint64(m.HostId)+uint64(m.Length) > 1<<32-1 {
+			return invalid("%s.%s[0]: host range %d+%d is empty or out of range", field, name, m.HostId, m.Length)
+		}
+		if m.HostId == 0 {
+			return invalid("%s.%s[0].host_id: mapping to host root defeats the user namespace", field, name)
 		}
 	}
 	return nil

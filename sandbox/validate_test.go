@@ -63,6 +63,11 @@ func TestValidate(t *testing.T) {
 		{"port out of range", func(c *runtimeapi.PodSandboxConfig) {
 			c.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 70000}}
 		}, "port_mappings[0]"},
+		{"userns pod", func(c *runtimeapi.PodSandboxConfig) { c.Linux = usernsLinux(runtimeapi.NamespaceMode_POD, 0, 1) }, ""},
+		{"userns node", func(c *runtimeapi.PodSandboxConfig) { c.Linux = usernsLinux(runtimeapi.NamespaceMode_NODE, 0, 0) }, ""},
+		{"userns container mode", func(c *runtimeapi.PodSandboxConfig) { c.Linux = usernsLinux(runtimeapi.NamespaceMode_CONTAINER, 0, 1) }, "only POD and NODE"},
+		{"userns id 0 unmapped", func(c *runtimeapi.PodSandboxConfig) { c.Linux = usernsLinux(runtimeapi.NamespaceMode_POD, 1, 1) }, "container ID 0"},
+		{"userns two mappings", func(c *runtimeapi.PodSandboxConfig) { c.Linux = usernsLinux(runtimeapi.NamespaceMode_POD, 0, 2) }, "exactly one"},
 		{"bad host ip", func(c *runtimeapi.PodSandboxConfig) {
 			c.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 80, HostPort: 80, HostIp: "x"}}
 		}, "host_ip"},
@@ -105,4 +110,13 @@ func TestBandwidth(t *testing.T) {
 	if b == nil || b.IngressRate != 10_000_000 || b.EgressRate != 0 {
 		t.Errorf("bandwidth = %+v", b)
 	}
+}
+
+func usernsLinux(mode runtimeapi.NamespaceMode, containerID uint32, n int) *runtimeapi.LinuxPodSandboxConfig {
+	var maps []*runtimeapi.IDMapping
+	for i := 0; i < n; i++ {
+		maps = append(maps, &runtimeapi.IDMapping{ContainerId: containerID, HostId: 100000 + uint32(i)*65536, Length: 65536})
+	}
+	u := &runtimeapi.UserNamespace{Mode: mode, Uids: maps, Gids: maps}
+	return &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{UsernsOptions: u}}}
 }

@@ -58,7 +58,11 @@ func runDaemon(cfg *config.Config) error {
 	}
 	defer network.Close()
 
-	sandboxes, err := sandbox.NewManager(context.Background(), db, network, cfg.State)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	sandboxes, err := sandbox.NewManager(context.Background(), db, network, cfg.State, self)
 	if err != nil {
 		return fmt.Errorf("recover sandboxes: %w", err)
 	}
@@ -70,10 +74,6 @@ func runDaemon(cfg *config.Config) error {
 
 	handlers := probeHandlers(cfg.Runtime)
 	driver := cgroupDriver(cfg.CgroupDriver)
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own binary: %w", err)
-	}
 	host, err := spec.DetectHostFacts()
 	if err != nil {
 		return fmt.Errorf("detect host: %w", err)

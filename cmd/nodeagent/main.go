@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/nodeagent/nodeagent/internal/config"
+	"github.com/nodeagent/nodeagent/internal/nsutil"
 	"github.com/nodeagent/nodeagent/internal/pause"
 	"github.com/nodeagent/nodeagent/internal/version"
 	"github.com/nodeagent/nodeagent/oci/shim"
@@ -25,6 +26,8 @@ func main() {
 			os.Exit(shim.Main(os.Args[2:]))
 		case "pause":
 			os.Exit(pause.Main())
+		case nsutil.HelperArg:
+			os.Exit(nsutil.HelperMain(os.Args[2:]))
 		}
 	}
 	if err := rootCommand().Execute(); err != nil {

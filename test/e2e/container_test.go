@@ -294,3 +294,47 @@ func TestContainersSurviveDaemonCrash(t *testing.T) {
 	}
 	stopRemovePod(t, e.d, e.podID)
 }
+
+// TestUserNamespacePod: a pod with its own user namespace (runc >= 1.2)
+// runs containers mapped as asked; bad mappings are refused.
+func TestUserNamespacePod(t *testing.T) {
+	d := framework.StartDaemon(t, framework.Options{Args: framework.MirrorArgs(t)})
+	framework.AddBridge(t, d)
+	waitFor(t, func() bool { return condition(status1(t, d), runtimeapi.NetworkReady).Status })
+	ctx := framework.Ctx(t)
+	if _, err := d.Images.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: busybox}}); err != nil {
+		t.Fatal(err)
+	}
+	userns := func(maps ...*runtimeapi.IDMapping) *runtimeapi.PodSandboxConfig {
+		pod := d.PodConfig(t, "userns")
+		pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: maps, Gids: maps}}}
+		return pod
+	}
+	for _, bad := range [][]*runtimeapi.IDMapping{
+		{{ContainerId: 1, HostId: 100000, Length: 65536}},
+		{{ContainerId: 0, HostId: 100000, Length: 65536}, {ContainerId: 0, HostId: 200000, Length: 65536}},
+	} {
+		_, err := d.Runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: userns(bad...)})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("mapping %v: %v, want InvalidArgument", bad, err)
+		}
+	}
+	pod := userns(&runtimeapi.IDMapping{ContainerId: 0, HostId: 100000, Length: 65536})
+	e := &podEnv{d: d, pod: pod, podID: runPod(t, d, pod)}
+	id, err := e.tryCreate(t, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "mapped"}, Command: []string{"cat", "/proc/self/uid_map"},
+		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.start(t, id)
+	st := e.waitExited(t, id)
+	logs, _ := os.ReadFile(st.LogPath)
+	if !regexp.MustCompile(`\s+0\s+100000\s+65536`).Match(logs) || st.ExitCode != 0 {
+		t.Errorf("uid_map in the container: %q (exit %d)", logs, st.ExitCode)
+	}
+	stopRemovePod(t, d, e.podID)
+}

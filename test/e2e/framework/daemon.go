@@ -102,6 +102,11 @@ func NewDaemon(t testing.TB, o Options) *Daemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	// Traversable by others, as /run and /var/lib are: root of a
+	// user-namespace pod is an unprivileged host uid.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	d := &Daemon{
 		Dir:    dir,
 		Root:   filepath.Join(dir, "root"),
