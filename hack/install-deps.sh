@@ -22,7 +22,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
 	runc crun iptables iproute2 util-linux mount libseccomp-dev pkg-config
-	gcc make git ca-certificates procps psmisc
+	gcc make git ca-certificates procps psmisc criu shellcheck
 )
 
 CNI_BIN_DIR="${CNI_BIN_DIR:-/opt/cni/bin}"

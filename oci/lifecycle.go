@@ -223,6 +223,7 @@ func (m *Manager) RemoveAll(ctx context.Context, sandboxID string) error {
 	if err := m.StopInfra(ctx, sandboxID); err != nil {
 		return err
 	}
+	m.ForgetPod(sandboxID)
 	return m.shims.shutdown(ctx, sandboxID)
 }
 

@@ -57,6 +57,7 @@ type Manager struct {
 	events  *Bus
 	shims   *shimSet
 	sampler *stats.Sampler // nil when this host's cgroups cannot be read
+	reader  *stats.Reader
 
 	mu         sync.RWMutex
 	containers map[string]*Container
@@ -97,6 +98,7 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 	}
 	m.shims = newShimSet(m)
 	if r, err := stats.NewReader(); err == nil {
+		m.reader = r
 		m.sampler = stats.NewSampler(r, stats.DefaultInterval)
 		go m.sampler.Run(context.WithoutCancel(ctx))
 	}

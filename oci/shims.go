@@ -42,7 +42,7 @@ func (s *shimSet) get(ctx context.Context, sandboxID string, h Handler) (*shim.C
 		SandboxID:   sandboxID,
 		StateDir:    s.shimDir(sandboxID),
 		RuntimePath: h.Path,
-		RuntimeRoot: filepath.Join(s.m.opts.State, "runtime", h.Name),
+		RuntimeRoot: s.m.runtimeRoot(h),
 		Binary:      s.m.opts.Binary,
 	})
 	if err != nil {

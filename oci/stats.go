@@ -41,3 +41,29 @@ func (m *Manager) Usage(r Record) Usage {
 	u.WritableBytes, u.WritableInodes, u.HasWritable = m.sampler.DirUsage(r.ID)
 	return u
 }
+
+// PodUsage returns the sampler's view of a pod's cgroup (the parent kubelet
+// made), tracking it from the first request on.
+func (m *Manager) PodUsage(sandboxID, cgroupParent string) Usage {
+	u := Usage{}
+	if m.sampler == nil || cgroupParent == "" {
+		return u
+	}
+	key := "pod:" + sandboxID
+	if u.Sample, u.HasSample = m.sampler.Latest(key); !u.HasSample {
+		// First request: read now, sample in the background from here on.
+		m.sampler.Track(key, cgroupParent)
+		if s, err := m.reader.Read(cgroupParent); err == nil {
+			u.Sample, u.HasSample = s, true
+		}
+	}
+	u.NanoCores, u.HasNanoCores = m.sampler.NanoCores(key)
+	return u
+}
+
+// ForgetPod stops sampling a removed pod's cgroup.
+func (m *Manager) ForgetPod(sandboxID string) {
+	if m.sampler != nil {
+		m.sampler.Untrack("pod:" + sandboxID)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Runtime is one OCI runtime binary with its state directory.
@@ -81,4 +82,9 @@ func (r *Runtime) wrap(ctx context.Context, op, id string, err error) error {
 		return nil
 	}
 	return classify(ctx, op, id, err, goRuncMessage(err))
+}
+
+// Update applies new cgroup limits to a running or created container.
+func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	return r.wrap(ctx, "update", id, r.rc.Update(ctx, id, res))
 }

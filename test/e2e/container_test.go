@@ -338,3 +338,55 @@ func TestUserNamespacePod(t *testing.T) {
 	}
 	stopRemovePod(t, d, e.podID)
 }
+
+func TestUpdateContainerResources(t *testing.T) {
+	e := newPodEnv(t)
+	id := e.create(t, "resize", "sleep", "3600")
+	e.start(t, id)
+	ctx := framework.Ctx(t)
+	res := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20, CpuShares: 512}
+	if _, err := e.d.Runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: res}); err != nil {
+		t.Fatal(err)
+	}
+	// The container's own cgroup, as runc mounts it inside (cgroup v1).
+	out := e.exec(t, id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/cpu/cpu.shares")
+	if got := strings.Fields(string(out.Stdout)); len(got) != 2 || got[0] != "67108864" || got[1] != "512" {
+		t.Errorf("cgroup after update: %q", out.Stdout)
+	}
+	st := e.status(t, id)
+	if st.GetResources().GetLinux().GetMemoryLimitInBytes() != 64<<20 {
+		t.Errorf("ContainerStatus.resources = %v", st.GetResources())
+	}
+	_, err := e.d.Runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: "nosuch", Linux: res})
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("update of unknown container: %v", err)
+	}
+	stopRemovePod(t, e.d, e.podID)
+}
+
+func TestContainerAndPodStats(t *testing.T) {
+	e := newPodEnv(t)
+	id := e.create(t, "busy", "sh", "-c", "while true; do :; done")
+	e.start(t, id)
+	ctx := framework.Ctx(t)
+	cs, err := e.d.Runtime.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.Stats.GetAttributes().GetId() != id || cs.Stats.GetCpu().GetTimestamp() == 0 || cs.Stats.GetMemory().GetWorkingSetBytes() == nil {
+		t.Errorf("ContainerStats = %v", cs.Stats)
+	}
+	ps, err := e.d.Runtime.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: e.podID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ps.Stats.GetLinux()
+	if ps.Stats.GetAttributes().GetId() != e.podID || len(l.GetContainers()) != 1 || l.GetNetwork().GetDefaultInterface().GetName() != "eth0" || l.GetCpu() == nil {
+		t.Errorf("PodSandboxStats = %v", ps.Stats)
+	}
+	list, err := e.d.Runtime.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{Filter: &runtimeapi.ContainerStatsFilter{LabelSelector: map[string]string{"nope": "x"}}})
+	if err != nil || len(list.Stats) != 0 {
+		t.Errorf("label filter: %v %v", list, err)
+	}
+	stopRemovePod(t, e.d, e.podID)
+}

@@ -1,0 +1,51 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/containerd/errdefs"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/nodeagent/nodeagent/oci/runtime"
+	"github.com/nodeagent/nodeagent/oci/spec"
+)
+
+// UpdateResources applies new limits to a container's cgroup synchronously,
+// then persists them so ContainerStatus reports them (kubelet's in-place
+// resize reads them back).
+func (m *Manager) UpdateResources(ctx context.Context, id string, res *runtimeapi.LinuxContainerResources) error {
+	if res == nil {
+		return fmt.Errorf("linux: required: %w", errdefs.ErrInvalidArgument)
+	}
+	c, err := m.Get(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rec := c.Record()
+	if rec.State == StateExited {
+		return fmt.Errorf("container %s has exited: %w", rec.ID, errdefs.ErrFailedPrecondition)
+	}
+	h, err := m.handler(rec.Handler)
+	if err != nil {
+		return err
+	}
+	limits, err := spec.Resources(res, m.opts.Host)
+	if err != nil {
+		return err
+	}
+	rt := runtime.New(h.Path, m.runtimeRoot(h))
+	if err := rt.Update(ctx, rec.ID, limits); err != nil {
+		return err
+	}
+	_, err = c.update(m.save, func(r *Record) { r.Resources = res })
+	return err
+}
+
+// runtimeRoot is a handler's runtime state directory (its --root).
+func (m *Manager) runtimeRoot(h Handler) string {
+	return filepath.Join(m.opts.State, "runtime", h.Name)
+}
