@@ -29,6 +29,8 @@
 #   REGISTRY_TIMEOUT      seconds to wait for the registry (default 300)
 #   CRITEST_KEEP_TMP=1    keep the temp dir (root/state/cni) for debugging
 #   CRITEST_OUT_DIR       report and logs (default _output/critest)
+#   CRITEST_GATE=FILE     fail unless every spec listed in FILE passed and at
+#                         least its "# min-passed: N" specs passed (make test)
 # Arguments after the options are passed to critest as they are:
 #   hack/critest.sh --ginkgo.focus='Networking'
 set -euo pipefail
@@ -176,6 +178,7 @@ cleanup() {
 	return "${rc}"
 }
 
+# shellcheck disable=SC2317 # called through trap
 on_signal() {
 	local sig="$1" code="$2"
 	warn "caught SIG${sig}; tearing down"
@@ -244,6 +247,40 @@ summarize_junit() {
 				printf "%s: %d specs not run (filtered out by focus/skip)\n", name, filtered
 			printf "%s: %d passed, %d failed, %d skipped\n", name, passed, failed, skipped
 		}' "$1"
+}
+
+# passed_specs FILE: the names of the specs that passed, one per line.
+passed_specs() {
+	awk '
+		BEGIN { RS = "</testcase>" }
+		{
+			i = index($0, "<testcase ")
+			if (i == 0) next
+			tag = substr($0, i); tag = substr(tag, 1, index(tag, ">"))
+			if (tag !~ /status="passed"/) next
+			if (!match(tag, /name="[^"]*"/)) next
+			n = substr(tag, RSTART + 6, RLENGTH - 7)
+			gsub(/&#34;|&quot;/, "\"", n); gsub(/&#39;|&apos;/, "\047", n)
+			gsub(/&lt;/, "<", n); gsub(/&gt;/, ">", n); gsub(/&amp;/, "\\&", n)
+			if (n ~ /^\[It\] /) print substr(n, 6)
+		}' "$1"
+}
+
+# gate JUNIT LIST: every spec of LIST passed, and at least min-passed did.
+gate() {
+	local junit="$1" list="$2" min passed missing
+	min="$(sed -n 's/^# min-passed: *\([0-9][0-9]*\).*/\1/p' "${list}" | head -n1)"
+	passed="$(passed_specs "${junit}")"
+	missing="$(grep -v '^#' "${list}" | grep -v '^$' | grep -vxF -f <(printf '%s\n' "${passed}") || true)"
+	if [[ -n "${missing}" ]]; then
+		printf '%s: gate: expected to pass but did not:\n%s\n' "${LOG_NAME}" "${missing}" >&2
+		return 1
+	fi
+	if [[ -n "${min}" ]] && (($(grep -c . <<<"${passed}") < min)); then
+		printf '%s: gate: %d specs passed, fewer than the minimum %d\n' "${LOG_NAME}" "$(grep -c . <<<"${passed}")" "${min}" >&2
+		return 1
+	fi
+	log "gate: all $(grep -v '^#' "${list}" | grep -c .) listed specs passed"
 }
 
 # ---------------------------------------------------------------- preflight
@@ -468,4 +505,9 @@ SUMMARY="$(summarize_junit "${JUNIT}")" ||
 # Tear down first so that the summary is the last line printed.
 cleanup || true
 log "JUnit report: ${JUNIT}"
+GATE_RC=0
+if [[ -n "${CRITEST_GATE:-}" ]]; then
+	gate "${JUNIT}" "${CRITEST_GATE}" || GATE_RC=1
+fi
 printf '%s\n' "${SUMMARY}"
+exit "${GATE_RC}"

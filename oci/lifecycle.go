@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -71,9 +72,11 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("container %s: its pod's shim is gone: %w", rec.ID, errdefs.ErrFailedPrecondition)
 	}
+	start := time.Now()
 	if err := sh.Start(ctx, rec.ID); err != nil {
 		return err
 	}
+	m.observe("runtime_start", start)
 	_, err = c.update(m.save, func(r *Record) {
 		// The exit may already have been recorded by the event loop.
 		if r.State == StateCreated {
@@ -92,16 +95,23 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 // succeeds (CRI: "If the container has already been stopped, the call is
 // successful").
 func (m *Manager) Stop(ctx context.Context, id string, timeout time.Duration) error {
-	c, err := m.Get(id)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	c, err := m.getForTeardown(id)
+	if c == nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return m.stopLocked(ctx, c, timeout)
+}
+
+// getForTeardown is Get for Stop and Remove: an unknown container is (nil,
+// nil), as both must succeed for it.
+func (m *Manager) getForTeardown(id string) (*Container, error) {
+	c, err := m.Get(id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil, nil
+	}
+	return c, err
 }
 
 func (m *Manager) stopLocked(ctx context.Context, c *Container, timeout time.Duration) error {
@@ -156,11 +166,8 @@ func waitExited(ctx context.Context, c *Container, d time.Duration) bool {
 // Remove stops (forcibly) and deletes a container and its rootfs. Removing
 // an unknown container succeeds (CRI: idempotent).
 func (m *Manager) Remove(ctx context.Context, id string) error {
-	c, err := m.Get(id)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	c, err := m.getForTeardown(id)
+	if c == nil {
 		return err
 	}
 	c.mu.Lock()
@@ -199,25 +206,32 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 
 // StopAll stops every container of a sandbox (StopPodSandbox).
 func (m *Manager) StopAll(ctx context.Context, sandboxID string, timeout time.Duration) error {
-	var errs []error
+	return m.eachOfPod(sandboxID, func(id string) error { return m.Stop(ctx, id, timeout) })
+}
+
+// eachOfPod runs fn for every container of a pod at once: each waits on its
+// own runtime calls, and a pod's teardown should cost its slowest container,
+// not their sum.
+func (m *Manager) eachOfPod(sandboxID string, fn func(id string) error) error {
+	var ids []string
 	for _, r := range m.List() {
 		if r.SandboxID == sandboxID {
-			errs = append(errs, m.Stop(ctx, r.ID, timeout))
+			ids = append(ids, r.ID)
 		}
 	}
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() { errs[i] = fn(id) })
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
 // RemoveAll removes every container of a sandbox and ends its shim
 // (RemovePodSandbox).
 func (m *Manager) RemoveAll(ctx context.Context, sandboxID string) error {
-	var errs []error
-	for _, r := range m.List() {
-		if r.SandboxID == sandboxID {
-			errs = append(errs, m.Remove(ctx, r.ID))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := m.eachOfPod(sandboxID, func(id string) error { return m.Remove(ctx, id) }); err != nil {
 		return err
 	}
 	if err := m.StopInfra(ctx, sandboxID); err != nil {

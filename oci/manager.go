@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/containerd/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -48,6 +49,9 @@ type Options struct {
 	Host         spec.HostFacts
 	// Binary is the nodeagent binary re-executed as the shim.
 	Binary string
+	// Observe, when set, receives the duration of each phase of a
+	// container start ("rootfs", "runtime_create", "runtime_start").
+	Observe func(phase string, d time.Duration)
 }
 
 // Manager owns the containers of this node and the per-pod shims that
@@ -180,10 +184,12 @@ func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, han
 		return nil, fmt.Errorf("create bundle: %w", err)
 	}
 	u.Push("bundle", func(context.Context) error { return os.RemoveAll(rec.Dir) })
+	start := time.Now()
 	rootfs, err := m.opts.Rootfs.PrepareRootfs(rec.ImageID, rec.Dir)
 	if err != nil {
 		return nil, err
 	}
+	m.observe("rootfs", start)
 	u.Push("rootfs", func(context.Context) error { return m.opts.Rootfs.ReleaseRootfs(rec.Dir) })
 
 	res, err := m.buildSpec(rec, req, rootfs, handler)
@@ -205,10 +211,12 @@ func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, han
 	if err != nil {
 		return nil, err
 	}
+	start = time.Now()
 	pid, err := sh.Create(ctx, shimCreate(rec))
 	if err != nil {
 		return nil, err
 	}
+	m.observe("runtime_create", start)
 	u.Push("runtime", func(ctx context.Context) error { return sh.Delete(ctx, rec.ID) })
 
 	rec.Pid, rec.UID, rec.GID, rec.AdditionalGIDs = pid, res.User.UID, res.User.GID, res.User.AdditionalGIDs
@@ -280,4 +288,17 @@ func (m *Manager) handler(name string) (Handler, error) {
 		}
 	}
 	return Handler{}, fmt.Errorf("runtime handler %q: not configured: %w", name, errdefs.ErrInvalidArgument)
+}
+
+func (m *Manager) observe(phase string, start time.Time) {
+	if m.opts.Observe != nil {
+		m.opts.Observe(phase, time.Since(start))
+	}
+}
+
+// ShimCount is the number of pod shims this daemon talks to.
+func (m *Manager) ShimCount() int {
+	m.shims.mu.Lock()
+	defer m.shims.mu.Unlock()
+	return len(m.shims.shims)
 }

@@ -59,16 +59,23 @@ func (m *Manager) List() []Record {
 // CRI: "If there are any running containers in the sandbox, they must be
 // forcibly terminated... the call is idempotent": an unknown id is success.
 func (m *Manager) Stop(ctx context.Context, id string) error {
-	sb, err := m.Get(id)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	sb, err := m.getForTeardown(id)
+	if sb == nil {
 		return err
 	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	return m.stopLocked(ctx, sb)
+}
+
+// getForTeardown is Get for Stop and Remove: an unknown sandbox is (nil,
+// nil), as both must succeed for it.
+func (m *Manager) getForTeardown(id string) (*Sandbox, error) {
+	sb, err := m.Get(id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil, nil
+	}
+	return sb, err
 }
 
 func (m *Manager) stopLocked(ctx context.Context, sb *Sandbox) error {
@@ -88,11 +95,8 @@ func (m *Manager) stopLocked(ctx context.Context, sb *Sandbox) error {
 // and forgets it. The caller removes the sandbox's containers first.
 // CRI: "If the sandbox has already been removed, the call is successful."
 func (m *Manager) Remove(ctx context.Context, id string) error {
-	sb, err := m.Get(id)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	sb, err := m.getForTeardown(id)
+	if sb == nil {
 		return err
 	}
 	sb.mu.Lock()

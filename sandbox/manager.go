@@ -41,6 +41,10 @@ type Manager struct {
 	dirRoot string // <state>/sandboxes
 	binary  string // nodeagent, re-executed as the user-namespace helper
 
+	// Observe, when set, receives the duration of each creation phase
+	// ("namespaces", "cni") for metrics.
+	Observe func(phase string, d time.Duration)
+
 	mu        sync.RWMutex
 	sandboxes map[string]*Sandbox
 	names     map[string]*reservation // (name, namespace, uid, attempt) -> sandbox
@@ -171,9 +175,11 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtimeapi.PodSand
 	}
 	u.Push("record", func(context.Context) error { return m.db.Delete(bucket, id) })
 
+	start := time.Now()
 	if err := m.createNamespaces(rec); err != nil {
 		return err
 	}
+	m.observe("namespaces", start)
 	u.Push("namespaces", func(context.Context) error { return nsutil.Unpin(rec.NSDir) })
 
 	if err := writeFiles(rec); err != nil {
@@ -182,9 +188,11 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtimeapi.PodSand
 	u.Push("files", func(context.Context) error { return removeFiles(rec.Dir) })
 
 	if rec.NetNS != "" {
+		start := time.Now()
 		if err := m.attach(ctx, sb, &u); err != nil {
 			return err
 		}
+		m.observe("cni", start)
 	}
 	if err := sb.update(m.save, func(r *Record) { r.State, r.Message = StateReady, "" }); err != nil {
 		return err
@@ -298,4 +306,10 @@ func idMaps(in []*runtimeapi.IDMapping) []nsutil.IDMap {
 		out[i] = nsutil.IDMap{ContainerID: m.ContainerId, HostID: m.HostId, Size: m.Length}
 	}
 	return out
+}
+
+func (m *Manager) observe(phase string, start time.Time) {
+	if m.Observe != nil {
+		m.Observe(phase, time.Since(start))
+	}
 }

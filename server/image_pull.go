@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/containerd/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -18,9 +19,13 @@ func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest
 	if ref == "" {
 		return nil, fmt.Errorf("image.image: required: %w", errdefs.ErrInvalidArgument)
 	}
+	start := time.Now()
 	img, err := s.images.Pull(ctx, ref, pullAuth(req.GetAuth()))
 	if err != nil {
 		return nil, err
+	}
+	if s.metrics != nil {
+		s.metrics.ObservePull(img.Size, time.Since(start))
 	}
 	klog.InfoS("Image pulled", "image", ref, "imageID", img.ID, "size", img.Size)
 	return &runtimeapi.PullImageResponse{ImageRef: img.ID}, nil

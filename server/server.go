@@ -5,9 +5,11 @@ import (
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/cri-streaming/pkg/streaming"
 
 	"github.com/nodeagent/nodeagent/cni"
 	"github.com/nodeagent/nodeagent/imagesvc"
+	"github.com/nodeagent/nodeagent/internal/metrics"
 	"github.com/nodeagent/nodeagent/internal/store"
 	"github.com/nodeagent/nodeagent/oci"
 	"github.com/nodeagent/nodeagent/sandbox"
@@ -27,6 +29,9 @@ type Server struct {
 	sandboxes  *sandbox.Manager
 	images     *imagesvc.Service
 	containers *oci.Manager
+	metrics    *metrics.Metrics
+	// stream serves exec/attach/port-forward URLs; set by StartStreaming.
+	stream streaming.Server
 }
 
 // Options are the domain managers the server calls.
@@ -35,6 +40,7 @@ type Options struct {
 	Sandboxes    *sandbox.Manager
 	Images       *imagesvc.Service
 	Containers   *oci.Manager
+	Metrics      *metrics.Metrics
 	Handlers     []oci.Handler
 	DB           *store.DB
 	CgroupDriver string // "systemd" or "cgroupfs", already resolved
@@ -53,7 +59,7 @@ func New(o Options) (*Server, error) {
 		info = map[string]string{}
 	}
 	info["handlers"] = handlersJSON(o.Handlers)
-	return &Server{network: o.Network, handlers: o.Handlers, node: node, info: info, sandboxes: o.Sandboxes, images: o.Images, containers: o.Containers}, nil
+	return &Server{network: o.Network, handlers: o.Handlers, node: node, info: info, sandboxes: o.Sandboxes, images: o.Images, containers: o.Containers, metrics: o.Metrics}, nil
 }
 
 // Register adds both CRI services to g.

@@ -90,3 +90,24 @@ func printStructured(w io.Writer, format string, m proto.Message) error {
 	}
 	return fmt.Errorf("--output %q: want table, json or yaml", format)
 }
+
+// printValue prints a plain Go value (not a CRI message) as JSON or YAML.
+func printValue(w io.Writer, format string, v any) error {
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "json":
+		_, err = fmt.Fprintln(w, string(raw))
+		return err
+	case "yaml":
+		out, err := yaml.JSONToYAML(raw)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(out)
+		return err
+	}
+	return fmt.Errorf("--output %q: want table, json or yaml", format)
+}

@@ -1,5 +1,6 @@
-// Command crictl-lite is nodeagent's pod-aware debug CLI. It talks CRI (and,
-// later, nodeagent's small debug service) over the daemon's socket, like crictl.
+// Command crictl-lite is nodeagent's pod-aware debug CLI. It talks CRI (and
+// nodeagent's debug service, internal/debugapi) over the daemon's socket, like
+// crictl.
 package main
 
 import (
@@ -27,6 +28,10 @@ type globals struct {
 
 func main() {
 	if err := rootCommand().Execute(); err != nil {
+		var exit exitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.code)
+		}
 		// One line, no stack: scripts read the exit code.
 		fmt.Fprintln(os.Stderr, "crictl-lite:", oneLine(err))
 		os.Exit(1)
@@ -45,7 +50,11 @@ func rootCommand() *cobra.Command {
 	pf.StringVarP(&g.endpoint, "endpoint", "r", "", "CRI endpoint (default: $CONTAINER_RUNTIME_ENDPOINT, /etc/crictl.yaml, "+defaultEndpoint+")")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "timeout of each call")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml")
-	cmd.AddCommand(versionCommand(g), infoCommand(g))
+	cmd.AddCommand(versionCommand(g), infoCommand(g),
+		podsCommand(g), psCommand(g), imagesCommand(g), pullCommand(g), rmiCommand(g),
+		inspectCommand(g), inspectpCommand(g), inspectiCommand(g),
+		logsCommand(g), execCommand(g), statsCommand(g),
+		whyCommand(g), doctorCommand(g), debugCommand(g))
 	return cmd
 }
 
@@ -69,11 +78,9 @@ func (g *globals) resolveEndpoint() string {
 }
 
 func (g *globals) runtime(ctx context.Context) (internalapi.RuntimeService, error) {
-	ep := g.resolveEndpoint()
-	if path, ok := strings.CutPrefix(ep, "unix://"); ok {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("cannot reach %s: is the daemon running? (%v)", ep, errors.Unwrap(err))
-		}
+	ep, err := g.reachable()
+	if err != nil {
+		return nil, err
 	}
 	return criclient.NewRemoteRuntimeServiceBuilder().
 		WithEndpoint(ep).

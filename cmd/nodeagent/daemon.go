@@ -19,6 +19,7 @@ import (
 	"github.com/nodeagent/nodeagent/cni"
 	"github.com/nodeagent/nodeagent/imagesvc"
 	"github.com/nodeagent/nodeagent/internal/config"
+	"github.com/nodeagent/nodeagent/internal/metrics"
 	"github.com/nodeagent/nodeagent/internal/store"
 	"github.com/nodeagent/nodeagent/internal/version"
 	"github.com/nodeagent/nodeagent/oci"
@@ -67,6 +68,8 @@ func runDaemon(cfg *config.Config) error {
 		return fmt.Errorf("recover sandboxes: %w", err)
 	}
 
+	mx := metrics.New()
+	sandboxes.Observe = mx.ObservePhase
 	images, err := imagesvc.New(imageConfig(cfg), db)
 	if err != nil {
 		return fmt.Errorf("load images: %w", err)
@@ -80,7 +83,7 @@ func runDaemon(cfg *config.Config) error {
 	}
 	containers, err := oci.NewManager(context.Background(), oci.Options{
 		DB: db, Rootfs: images, Root: cfg.Root, State: cfg.State,
-		Handlers: handlers, CgroupDriver: driver, Host: host, Binary: self,
+		Handlers: handlers, CgroupDriver: driver, Host: host, Binary: self, Observe: mx.ObservePhase,
 	})
 	if err != nil {
 		return fmt.Errorf("recover containers: %w", err)
@@ -89,6 +92,7 @@ func runDaemon(cfg *config.Config) error {
 	srv, err := server.New(server.Options{
 		Containers:   containers,
 		Images:       images,
+		Metrics:      mx,
 		Network:      network,
 		Sandboxes:    sandboxes,
 		Handlers:     handlers,
@@ -99,11 +103,33 @@ func runDaemon(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Metrics.Address != "" {
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		addr, err := mx.Serve(ctx, cfg.Metrics.Address)
+		if err != nil {
+			return fmt.Errorf("metrics: listen on %s: %w", cfg.Metrics.Address, err)
+		}
+		registerGauges(mx, sandboxes, containers)
+		klog.InfoS("Serving metrics", "address", "http://"+addr+"/metrics")
+	}
+	stopStreaming, err := srv.StartStreaming(server.StreamingOptions{
+		Address: cfg.Streaming.Address, Port: cfg.Streaming.Port, IdleTimeout: cfg.Streaming.IdleTimeout.Std(),
+	})
+	if err != nil {
+		return err
+	}
+	defer stopStreaming()
+	debug := srv.NewDebug(server.DebugOptions{
+		Root: cfg.Root, State: cfg.State, CNICacheDir: filepath.Join(cfg.Root, "cni"), CgroupDriver: driver,
+	})
 	g := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(server.UnaryInterceptor),
+		// RecordCalls first: it files the status code the client sees.
+		grpc.ChainUnaryInterceptor(debug.RecordCalls, server.UnaryInterceptor, mx.UnaryInterceptor),
 		grpc.ChainStreamInterceptor(server.StreamInterceptor),
 	)
 	srv.Register(g)
+	debug.Register(g)
 
 	lis, err := listen(cfg.Socket)
 	if err != nil {
@@ -263,4 +289,26 @@ func imageConfig(cfg *config.Config) imagesvc.Config {
 		ic.Registries[host] = reg
 	}
 	return ic
+}
+
+// registerGauges exposes objects by state and the shim count, computed from
+// memory at scrape time.
+func registerGauges(mx *metrics.Metrics, sandboxes *sandbox.Manager, containers *oci.Manager) {
+	mx.Gauge("containers", "Containers by state.", "state", func() map[string]float64 {
+		out := map[string]float64{}
+		for _, c := range containers.List() {
+			out[string(c.State)]++
+		}
+		return out
+	})
+	mx.Gauge("pod_sandboxes", "Pod sandboxes by state.", "state", func() map[string]float64 {
+		out := map[string]float64{}
+		for _, s := range sandboxes.List() {
+			out[string(s.State)]++
+		}
+		return out
+	})
+	mx.Gauge("shims", "Pod shims the daemon is connected to.", "kind", func() map[string]float64 {
+		return map[string]float64{"pod": float64(containers.ShimCount())}
+	})
 }

@@ -22,11 +22,13 @@ import (
 
 // Client talks to one shim. Its methods are safe for concurrent use.
 type Client struct {
-	rpc    *rpc.Client
-	pidfd  *os.File // the shim process, for Shutdown to see it exit
-	events chan State
-	closed chan struct{}
-	once   sync.Once
+	rpc *rpc.Client
+	// streamPath is the shim's stream socket (exec and attach).
+	streamPath string
+	pidfd      *os.File // the shim process, for Shutdown to see it exit
+	events     chan State
+	closed     chan struct{}
+	once       sync.Once
 }
 
 // Connect connects to the shim serving stateDir, as a daemon does after a
@@ -46,7 +48,7 @@ func Connect(ctx context.Context, stateDir string) (*Client, error) {
 		conn.Close()
 		return nil, fmt.Errorf("shim at %s: %w", path, err)
 	}
-	c := &Client{rpc: rpc.NewClient(conn), pidfd: pidfd, events: make(chan State, 128), closed: make(chan struct{})}
+	c := &Client{rpc: rpc.NewClient(conn), streamPath: filepath.Join(stateDir, streamSocketName), pidfd: pidfd, events: make(chan State, 128), closed: make(chan struct{})}
 	// A call answered after the pidfd was opened proves the pidfd is the
 	// shim's, not a process that reused its pid.
 	if _, err := c.States(ctx); err != nil {

@@ -31,6 +31,9 @@ type container struct {
 	io      *stdio
 	logs    *logFile
 	oom     *oomCounter
+	// As created: attach must match tty, and stdin decides what an
+	// attached client's input is written to.
+	tty, stdin, stdinOnce bool
 	// exited is closed once the exit is recorded on disk and published.
 	exited chan struct{}
 }
@@ -82,6 +85,7 @@ func (s *shim) create(ctx context.Context, c *container, req CreateRequest) erro
 	c.mu.Lock()
 	c.st = State{ID: req.ID, Pid: pid, Status: StatusCreated, CreatedAt: time.Now()}
 	c.created, c.io, c.logs, c.oom = true, io, logs, newOOMCounter(pid)
+	c.tty, c.stdin, c.stdinOnce = req.Tty, req.Stdin, req.StdinOnce
 	s.events.publish(c.st)
 	c.mu.Unlock()
 	go s.waitExit(c, exit)

@@ -124,11 +124,19 @@ func serve(f flags) int {
 	if err != nil {
 		return fail(ready, err)
 	}
+	streams, err := listenStreams(filepath.Join(f.stateDir, streamSocketName))
+	if err != nil {
+		l.Close()
+		return fail(ready, err)
+	}
 	s := newShim(f.id, f.stateDir, runtime.New(f.runtimePath, f.runtimeRoot), r)
+	go s.acceptStreams(streams)
 	io.WriteString(ready, readyOK+"\n")
 	ready.Close()
 	slog.Info("serving", "pid", os.Getpid(), "runtime", f.runtimePath)
 	acceptUntilShutdown(s, l)
+	streams.Close()
+	os.Remove(filepath.Join(f.stateDir, streamSocketName))
 	os.Remove(filepath.Join(f.stateDir, socketName))
 	os.Remove(filepath.Join(f.stateDir, lockName))
 	slog.Info("exiting")

@@ -23,8 +23,12 @@ type stdio struct {
 	// master is the pty master (tty only), non-blocking so that closing it
 	// ends a blocked read.
 	master *os.File
-	wg     sync.WaitGroup
-	done   chan struct{}
+	// out and errOut fan the output out to attached clients (errOut is nil
+	// with a terminal); set by copyTo, closed when the output ends.
+	out, errOut *fanout
+	stdinClosed sync.Once
+	wg          sync.WaitGroup
+	done        chan struct{}
 }
 
 // newPipes makes the pipes of a non-tty container.
@@ -90,24 +94,30 @@ func (s *stdio) closeSocket() {
 
 // copyTo starts copying the output streams into the log.
 func (s *stdio) copyTo(l *logFile) {
-	start := func(f *os.File, stream string) {
+	start := func(f *os.File, stream string, attached *fanout) {
 		if f == nil {
 			return
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			copyLog(f, stream, l)
+			copyLog(teeReader{r: f, out: attached}, stream, l)
 		}()
 	}
+	s.out = newFanout()
 	if s.master != nil {
-		start(s.master, "stdout")
+		start(s.master, "stdout", s.out)
 	} else {
-		start(s.stdout, "stdout")
-		start(s.stderr, "stderr")
+		s.errOut = newFanout()
+		start(s.stdout, "stdout", s.out)
+		start(s.stderr, "stderr", s.errOut)
 	}
 	go func() {
 		s.wg.Wait()
+		s.out.close()
+		if s.errOut != nil {
+			s.errOut.close()
+		}
 		close(s.done)
 	}()
 }
@@ -143,11 +153,18 @@ func (s *stdio) closeOutputs() {
 	}
 }
 
+// closeStdin closes the container's stdin once (stdin_once).
+func (s *stdio) closeStdin() {
+	s.stdinClosed.Do(func() {
+		if s.stdin != nil {
+			s.stdin.Close()
+		}
+	})
+}
+
 // close releases everything the shim holds.
 func (s *stdio) close() {
 	s.closeSocket()
 	s.closeOutputs()
-	if s.stdin != nil {
-		s.stdin.Close()
-	}
+	s.closeStdin()
 }

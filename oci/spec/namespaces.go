@@ -32,9 +32,13 @@ func planNamespaces(in Input) (podNS, error) {
 	for _, n := range in.Namespaces {
 		joined[n.Type] = n.Path
 	}
+	// Network and IPC are the pod's: a host-network pod pins no netns, and
+	// a container of it that says nothing (critest's do) must not get a
+	// new one.
+	podOpts := in.Sandbox.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	p := podNS{
-		hostNet: opts.GetNetwork() == runtimeapi.NamespaceMode_NODE,
-		hostIPC: opts.GetIpc() == runtimeapi.NamespaceMode_NODE,
+		hostNet: opts.GetNetwork() == runtimeapi.NamespaceMode_NODE || podOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE,
+		hostIPC: opts.GetIpc() == runtimeapi.NamespaceMode_NODE || podOpts.GetIpc() == runtimeapi.NamespaceMode_NODE,
 	}
 	add := func(t specs.LinuxNamespaceType, path string) {
 		p.list = append(p.list, specs.LinuxNamespace{Type: t, Path: path})

@@ -135,3 +135,23 @@ func TestHostnameInOwnUTS(t *testing.T) {
 		t.Fatalf("hostname %q, want pod", r.Spec.Hostname)
 	}
 }
+
+// TestNamespacesFollowHostNetworkPod: a container that leaves its namespace
+// options empty in a host-network, host-IPC pod shares the host's.
+func TestNamespacesFollowHostNetworkPod(t *testing.T) {
+	in := baseInput(t)
+	in.Namespaces = nil
+	in.Config.Linux.SecurityContext.NamespaceOptions = nil
+	in.Sandbox.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+		NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE, Ipc: runtimeapi.NamespaceMode_NODE},
+	}}
+	r, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range r.Spec.Linux.Namespaces {
+		if n.Type == specs.NetworkNamespace || n.Type == specs.UTSNamespace || n.Type == specs.IPCNamespace {
+			t.Errorf("container of a host-network pod has its own %s namespace", n.Type)
+		}
+	}
+}

@@ -69,6 +69,12 @@ func (t tree) tar() ([]byte, error) {
 	tw := tar.NewWriter(&buf)
 	for _, name := range names {
 		n := all[name]
+		if n.typ == tar.TypeLink {
+			// A hard link's header carries its file's mode and owner:
+			// docker's and containerd's unpackers chmod the shared inode to it.
+			t := all[n.link]
+			n.mode, n.uid, n.gid = t.mode, t.uid, t.gid
+		}
 		hdr := &tar.Header{
 			Typeflag: n.typ,
 			Name:     name,
