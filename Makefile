@@ -37,7 +37,7 @@ lint: ## gofmt, go vet and shellcheck
 unit: ## Unit and root integration tests (go test ./...)
 	NODEAGENT_BIN=$(BIN)/nodeagent $(GO) test -count=1 -timeout 20m $(PKGS)
 
-test: install-deps lint build unit ## Everything CI runs: deps, lint, unit and root integration tests
+test: install-deps lint build unit critest-gate ## Everything CI runs: deps, lint, unit, root integration tests, conformance gate
 
 critest: install-deps install-cri-tools build ## Run upstream critest against nodeagent and the offline test registry
 	hack/critest.sh

@@ -22,7 +22,8 @@ func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runt
 			s.runtimeCondition(), s.networkCondition(),
 		}},
 		RuntimeHandlers: s.runtimeHandlers(),
-		Features:        &runtimeapi.RuntimeFeatures{},
+		// Supplemental groups Merge and Strict are honoured (oci/spec).
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
 		resp.Info = maps.Clone(s.info)

@@ -48,8 +48,15 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all b
 
 // Delete removes the container, killing it first if it still runs. A
 // container that does not exist is already deleted: success.
+//
+// A plain delete is tried first: on a stopped container it takes ~15 ms,
+// where --force always pays runc's ~100 ms kill-and-wait even when there is
+// nothing left to kill. --force is the fallback for one still running.
 func (r *Runtime) Delete(ctx context.Context, id string) error {
-	err := r.wrap(ctx, "delete", id, r.rc.Delete(ctx, id, &runc.DeleteOpts{Force: true}))
+	err := r.wrap(ctx, "delete", id, r.rc.Delete(ctx, id, &runc.DeleteOpts{}))
+	if err != nil && !errdefs.IsNotFound(err) {
+		err = r.wrap(ctx, "delete", id, r.rc.Delete(ctx, id, &runc.DeleteOpts{Force: true}))
+	}
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
