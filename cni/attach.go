@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containernetworking/cni/libcni"
@@ -27,19 +28,55 @@ func (m *Manager) Attach(ctx context.Context, req podnet.Request) (podnet.Result
 		return podnet.Result{}, fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
 	}
 	rt := runtimeConf(req)
-	res, err := m.cni.AddNetworkList(ctx, list, rt)
+	addCtx, cancel := m.bounded(ctx, "ADD")
+	defer cancel()
+	res, err := m.cni.AddNetworkList(addCtx, list, rt)
 	if err != nil {
 		// ADD failed part-way: DEL undoes whatever the chain did, as the CNI
 		// spec requires of the runtime.
-		_ = m.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt)
-		return podnet.Result{}, fmt.Errorf("CNI network %q ADD: %w", list.Name, err)
+		m.undoAdd(ctx, list, rt)
+		return podnet.Result{}, m.opErr("ADD", list.Name, addCtx, err)
 	}
 	out, err := toResult(list.Name, res)
 	if err != nil {
-		_ = m.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt)
+		m.undoAdd(ctx, list, rt)
 		return podnet.Result{}, err
 	}
 	return out, nil
+}
+
+// undoAdd runs DEL after a failed ADD, bounded even when the caller's
+// context is already done.
+func (m *Manager) undoAdd(ctx context.Context, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) {
+	delCtx, cancel := m.bounded(context.WithoutCancel(ctx), "DEL")
+	defer cancel()
+	_ = m.cni.DelNetworkList(delCtx, list, rt)
+}
+
+// timeoutError is the cause of a context ended by the CNI timeout, so that
+// the error says which limit ended the plugin rather than "killed".
+type timeoutError struct {
+	op      string
+	timeout time.Duration
+}
+
+func (e timeoutError) Error() string {
+	return fmt.Sprintf("%s did not finish within %v (config key cni.timeout)", e.op, e.timeout)
+}
+
+func (m *Manager) bounded(ctx context.Context, op string) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, m.timeout, timeoutError{op, m.timeout})
+}
+
+// opErr classifies an ADD or DEL failure: a plugin killed by the CNI
+// timeout is DeadlineExceeded, naming the limit; a plugin's own failure
+// keeps its message.
+func (m *Manager) opErr(op, network string, ctx context.Context, err error) error {
+	var te timeoutError
+	if errors.As(context.Cause(ctx), &te) {
+		return fmt.Errorf("CNI network %q %s: plugin killed: %w: %w", network, op, te, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("CNI network %q %s: %w", network, op, err)
 }
 
 // Detach runs CNI DEL for a pod. It is idempotent (CNI DEL must be) and works
@@ -54,8 +91,10 @@ func (m *Manager) Detach(ctx context.Context, network string, req podnet.Request
 	if list == nil {
 		return nil // never attached to any network we know
 	}
-	if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
-		return fmt.Errorf("CNI network %q DEL: %w", list.Name, err)
+	delCtx, cancel := m.bounded(ctx, "DEL")
+	defer cancel()
+	if err := m.cni.DelNetworkList(delCtx, list, rt); err != nil {
+		return m.opErr("DEL", list.Name, delCtx, err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/fsnotify/fsnotify"
@@ -18,6 +19,7 @@ type Manager struct {
 	confDir string
 	binDirs []string
 	cni     *libcni.CNIConfig
+	timeout time.Duration // of one ADD or DEL
 
 	mu      sync.RWMutex
 	network *libcni.NetworkConfigList // nil while no valid conflist exists
@@ -27,15 +29,32 @@ type Manager struct {
 	watcher *fsnotify.Watcher
 }
 
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithTimeout bounds each ADD and DEL (DefaultTimeout otherwise); a plugin
+// still running then is killed with the processes it started.
+func WithTimeout(d time.Duration) Option {
+	return func(m *Manager) {
+		if d > 0 {
+			m.timeout = d
+		}
+	}
+}
+
 // NewManager loads the conf dir and watches it for changes until Close. A
 // missing conf dir is watched from its parent so that creating it later works.
 // cacheDir keeps libcni's per-attachment results and configs for DEL; it must
 // persist across reboots.
-func NewManager(confDir string, binDirs []string, cacheDir string) (*Manager, error) {
+func NewManager(confDir string, binDirs []string, cacheDir string, opts ...Option) (*Manager, error) {
 	m := &Manager{
 		confDir: confDir,
 		binDirs: binDirs,
-		cni:     libcni.NewCNIConfigWithCacheDir(binDirs, cacheDir, nil),
+		cni:     libcni.NewCNIConfigWithCacheDir(binDirs, cacheDir, &pluginExec{}),
+		timeout: DefaultTimeout,
+	}
+	for _, o := range opts {
+		o(m)
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {

@@ -136,7 +136,7 @@ stop_leftover_shims() {
 		[[ "${pid}" != "$$" && "${pid}" != "${BASHPID}" ]] || continue
 		warn "shim ${pid} left behind; stopping it"
 		stop_pid "${pid}" shim 10
-	done < <(grep -lsF -- "${dir}/state/shims/" /proc/[0-9]*/cmdline || true)
+	done < <(shim_pids "${dir}" | sed 's|^|/proc/|; s|$|/cmdline|')
 }
 
 cleanup() {
@@ -281,6 +281,55 @@ gate() {
 		return 1
 	fi
 	log "gate: all $(grep -v '^#' "${list}" | grep -c .) listed specs passed"
+}
+
+# shim_pids DIR: PIDs of shims whose state lives under DIR. The pattern goes
+# to grep through a file so that grep's own command line cannot match it.
+shim_pids() {
+	grep -lsF -f <(printf '%s\n' "$1/state/shims/") /proc/[0-9]*/cmdline 2>/dev/null |
+		cut -d/ -f3 | grep -vx -e "$$" -e "${BASHPID}" || true
+}
+
+# leak_check: after critest removed its pods, nothing a removed pod owned may
+# remain: pins, pod dirs, bundles, shims and their state, runtime state,
+# mounts, veths on our bridge, IPAM reservations, iptables rules, cgroups.
+leak_check() {
+	local leaks=() f pods
+	pods="$("${CRI_TOOLS_BIN}/crictl" --runtime-endpoint "unix://${SOCK}" pods -q 2>/dev/null || true)"
+	[[ -z "${pods}" ]] || leaks+=("pods still listed: $(wc -w <<<"${pods}")")
+	for f in "${TMP_DIR}"/state/ns/* "${TMP_DIR}"/state/sandboxes/* "${TMP_DIR}"/state/shims/* \
+		"${TMP_DIR}"/state/infra/* "${TMP_DIR}"/state/runtime/*/* "${TMP_DIR}"/root/containers/*; do
+		[[ -e "${f}" ]] && leaks+=("left behind: ${f#"${TMP_DIR}"/}")
+	done
+	while read -r f; do
+		leaks+=("mount: ${f}")
+	done < <(awk -v d="${TMP_DIR}/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo)
+	while read -r f; do
+		leaks+=("veth on ${BRIDGE}: ${f}")
+	done < <(ip -o link show master "${BRIDGE}" 2>/dev/null | awk -F': ' '{ print $2 }')
+	while read -r f; do
+		leaks+=("IPAM reservation: ${f}")
+	done < <(find "${TMP_DIR}/cni-ipam" -type f ! -name 'lock' ! -name 'last_reserved_ip*' 2>/dev/null)
+	while read -r f; do
+		leaks+=("iptables: ${f}")
+	done < <(iptables-save 2>/dev/null | grep -F -e "${SUBNET%.*}." -e "${NET_NAME}" || true)
+	while read -r f; do
+		leaks+=("shim: ${f}")
+	done < <(shim_pids "${TMP_DIR}")
+	while read -r f; do
+		grep -qxF "${f}" <<<"${CGROUPS_BEFORE}" || leaks+=("cgroup: ${f}")
+	done < <(list_pod_cgroups)
+	if [[ ${#leaks[@]} -gt 0 ]]; then
+		printf '%s: leak check: %d item(s) left by removed pods:\n' "${LOG_NAME}" "${#leaks[@]}" >&2
+		printf '  %s\n' "${leaks[@]}" >&2
+		return 1
+	fi
+	log "leak check: nothing left by removed pods"
+}
+
+# list_pod_cgroups: container cgroups under nodeagent's default parent.
+list_pod_cgroups() {
+	find /sys/fs/cgroup/*/nodeagent -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort || true
 }
 
 # ---------------------------------------------------------------- preflight
@@ -486,6 +535,7 @@ if [[ "${CRITEST_PARALLEL}" -gt 1 ]]; then
 fi
 mapfile -d '' -t EXTRA_CT_ARGS < <(split_args "${CRITEST_ARGS:-}")
 CT_ARGS+=("${EXTRA_CT_ARGS[@]}" "$@")
+CGROUPS_BEFORE="$(list_pod_cgroups)"
 log "running: critest ${CT_ARGS[*]} (log: ${OUT_DIR}/critest.log)"
 # In the background so that a signal to this script is acted on at once.
 # TMPDIR: critest --parallel leaves a temp dir behind; keep it in ours.
@@ -496,6 +546,8 @@ CRITEST_RC=0
 wait "${CRITEST_PID}" || CRITEST_RC=$?
 CRITEST_PID=""
 log "critest exited with status ${CRITEST_RC}"
+LEAK_RC=0
+leak_check || LEAK_RC=1
 
 if [[ ! -s "${JUNIT}" ]]; then
 	die "critest wrote no JUnit report (${JUNIT}); see ${OUT_DIR}/critest.log"
@@ -508,6 +560,7 @@ log "JUnit report: ${JUNIT}"
 GATE_RC=0
 if [[ -n "${CRITEST_GATE:-}" ]]; then
 	gate "${JUNIT}" "${CRITEST_GATE}" || GATE_RC=1
+	[[ ${LEAK_RC} -eq 0 ]] || GATE_RC=1
 fi
 printf '%s\n' "${SUMMARY}"
 exit "${GATE_RC}"

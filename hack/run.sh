@@ -9,6 +9,7 @@ set -euo pipefail
 
 need_root
 BIN="${1:-${REPO_ROOT}/bin/nodeagent}"
+[[ $# -eq 0 ]] || shift
 CNI_CONF_DIR=/etc/cni/net.d
 
 mkdir -p "${CNI_CONF_DIR}"

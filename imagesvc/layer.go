@@ -22,6 +22,7 @@ import (
 
 	"github.com/nodeagent/nodeagent/imagesvc/overlay"
 	"github.com/nodeagent/nodeagent/imagesvc/unpack"
+	"github.com/nodeagent/nodeagent/internal/faults"
 )
 
 // layerSpec is one layer to make present.
@@ -247,6 +248,9 @@ func (v *verifier) Read(p []byte) (int, error) {
 	n, err := v.r.Read(p)
 	v.h.Write(p[:n])
 	v.n += int64(n)
+	if v.n > 0 && v.n < v.size {
+		faults.Point("image/mid-download")
+	}
 	if v.n > v.size {
 		return n, invalid("blob is larger than its descriptor's %d bytes", v.size)
 	}

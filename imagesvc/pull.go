@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	crierrors "k8s.io/cri-api/pkg/errors"
 
+	"github.com/nodeagent/nodeagent/internal/faults"
 	"github.com/nodeagent/nodeagent/internal/store"
 )
 
@@ -184,6 +185,7 @@ func (s *Service) publish(id string, fresh *record, docs []document, r Reference
 		if err := s.stageBlobs(docs); err != nil {
 			return Image{}, false, err
 		}
+		faults.Point("image/before-record")
 	}
 	err := s.db.Update(func(tx *store.Tx) error {
 		if loser != nil {

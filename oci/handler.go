@@ -3,8 +3,11 @@ package oci
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -35,7 +38,12 @@ type Features struct {
 // ProbeHandler resolves a handler's binary and asks it what it can do. A
 // handler that cannot be probed is returned with Err set, never dropped, so
 // that Status can say why.
-func ProbeHandler(ctx context.Context, name, path string) Handler {
+//
+// The probe runs one trial container (the daemon's own binary printing its
+// default config, in an empty rootfs) under workDir, because some runtimes
+// only refuse a host when they set up a container: Debian's crun 1.8.1 says
+// "cgroups in hybrid mode not supported" on a hybrid cgroup host.
+func ProbeHandler(ctx context.Context, name, path, workDir, self string) Handler {
 	h := Handler{Name: name, Path: path}
 	resolved, err := exec.LookPath(path)
 	if err != nil {
@@ -55,7 +63,41 @@ func ProbeHandler(ctx context.Context, name, path string) Handler {
 	if out, err := exec.CommandContext(ctx, resolved, "features").Output(); err == nil {
 		h.Features = parseFeatures(out)
 	}
+	if err := trialRun(ctx, resolved, filepath.Join(workDir, name), self); err != nil {
+		h.Err = fmt.Errorf("runtime handler %q cannot run containers on this host: %w", name, err)
+	}
 	return h
+}
+
+// trialRun runs a container that exits at once and removes every trace of it.
+func trialRun(ctx context.Context, runtime, dir, self string) error {
+	defer os.RemoveAll(dir)
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "probe"), nil, 0o555); err != nil {
+		return err
+	}
+	spec := fmt.Sprintf(`{"ociVersion":"1.0.2","process":{"args":["/probe","config","default"],"cwd":"/","user":{"uid":0,"gid":0}},
+"root":{"path":"rootfs","readonly":true},
+"mounts":[{"destination":"/probe","type":"bind","source":%q,"options":["rbind","ro"]}],
+"linux":{"namespaces":[{"type":"mount"},{"type":"pid"}]}}`, self)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(spec), 0o600); err != nil {
+		return err
+	}
+	id := fmt.Sprintf("nodeagent-probe-%d", os.Getpid())
+	cmd := exec.CommandContext(ctx, runtime, "--root", filepath.Join(dir, "state"), "run", "--bundle", dir, id)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return errors.New(msg)
+	}
+	return nil
 }
 
 // runtimeFeatures is the part of the OCI runtime features document

@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/errdefs"
 	"k8s.io/klog/v2"
 
+	"github.com/nodeagent/nodeagent/internal/faults"
 	"github.com/nodeagent/nodeagent/oci/shim"
 )
 
@@ -73,9 +74,11 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 		return fmt.Errorf("container %s: its pod's shim is gone: %w", rec.ID, errdefs.ErrFailedPrecondition)
 	}
 	start := time.Now()
+	faults.Point("container/before-start")
 	if err := sh.Start(ctx, rec.ID); err != nil {
 		return err
 	}
+	faults.Point("container/after-start")
 	m.observe("runtime_start", start)
 	_, err = c.update(m.save, func(r *Record) {
 		// The exit may already have been recorded by the event loop.

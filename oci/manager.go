@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/nodeagent/nodeagent/internal/faults"
 	"github.com/nodeagent/nodeagent/internal/store"
 	"github.com/nodeagent/nodeagent/internal/undo"
 	"github.com/nodeagent/nodeagent/oci/spec"
@@ -128,10 +129,10 @@ func newID() string {
 // Create makes a container ready to start: rootfs, spec, and the runtime's
 // created container under the pod's shim. Every step is undone on failure.
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error) {
-	md := req.Config.GetMetadata()
-	if md == nil || md.Name == "" {
-		return "", fmt.Errorf("config.metadata.name: required: %w", errdefs.ErrInvalidArgument)
+	if err := ValidateConfig(req.Config); err != nil {
+		return "", err
 	}
+	md := req.Config.GetMetadata()
 	handler, err := m.handler(req.Sandbox.Handler)
 	if err != nil {
 		return "", err
@@ -180,6 +181,7 @@ func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, han
 		return nil, err
 	}
 	u.Push("record", func(context.Context) error { return m.opts.DB.Delete(bucket, rec.ID) })
+	faults.Point("container/after-record")
 	if err := os.MkdirAll(rec.Dir, 0o711); err != nil {
 		return nil, fmt.Errorf("create bundle: %w", err)
 	}
@@ -191,6 +193,7 @@ func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, han
 	}
 	m.observe("rootfs", start)
 	u.Push("rootfs", func(context.Context) error { return m.opts.Rootfs.ReleaseRootfs(rec.Dir) })
+	faults.Point("container/after-rootfs")
 
 	res, err := m.buildSpec(rec, req, rootfs, handler)
 	if err != nil {
@@ -218,6 +221,7 @@ func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, han
 	}
 	m.observe("runtime_create", start)
 	u.Push("runtime", func(ctx context.Context) error { return sh.Delete(ctx, rec.ID) })
+	faults.Point("container/after-shim-create")
 
 	rec.Pid, rec.UID, rec.GID, rec.AdditionalGIDs = pid, res.User.UID, res.User.GID, res.User.AdditionalGIDs
 	rec.CgroupsPath = res.Spec.Linux.CgroupsPath

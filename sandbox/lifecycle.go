@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/errdefs"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/nodeagent/nodeagent/internal/faults"
 	"github.com/nodeagent/nodeagent/internal/nsutil"
 	"github.com/nodeagent/nodeagent/internal/podnet"
 )
@@ -81,9 +82,18 @@ func (m *Manager) getForTeardown(id string) (*Sandbox, error) {
 func (m *Manager) stopLocked(ctx context.Context, sb *Sandbox) error {
 	rec := sb.Record()
 	if rec.Networked {
+		// NOTREADY is saved before DEL: a crash or a failed DEL leaves a
+		// NOTREADY sandbox that is still Networked, which Stop (retried)
+		// and recovery finish; never a READY one whose network is gone.
+		if rec.State != StateNotReady {
+			if err := sb.update(m.save, func(r *Record) { r.State, r.Message = StateNotReady, "stopping" }); err != nil {
+				return err
+			}
+		}
 		if err := m.network.Detach(ctx, rec.Network.Network, m.netRequest(rec)); err != nil {
 			return err
 		}
+		faults.Point("sandbox/stop-after-cni-del")
 	}
 	return sb.update(m.save, func(r *Record) {
 		r.State, r.Networked, r.Message = StateNotReady, false, ""
@@ -152,6 +162,10 @@ func (m *Manager) recover(ctx context.Context) error {
 					rec.Message = "namespaces lost (node rebooted?) or creation interrupted"
 				}
 			})
+		}
+		if r.State != StateReady && r.Message == msgCreating {
+			// kubelet sees why and replaces the sandbox with a new attempt.
+			_ = sb.update(m.save, func(rec *Record) { rec.Message = "creation interrupted by a daemon restart" })
 		}
 	}
 	return m.collectGarbage()

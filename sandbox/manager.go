@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/nodeagent/nodeagent/internal/faults"
 	"github.com/nodeagent/nodeagent/internal/nsutil"
 	"github.com/nodeagent/nodeagent/internal/podnet"
 	"github.com/nodeagent/nodeagent/internal/store"
@@ -28,6 +29,9 @@ type Network interface {
 
 // bucket is the store bucket of sandbox records.
 const bucket = "sandboxes"
+
+// msgCreating is the message of a sandbox whose creation is in progress.
+const msgCreating = "being created"
 
 // runTimeout bounds a RunPodSandbox that kubelet stopped waiting for: it is
 // finished in the background and handed to kubelet's retry.
@@ -150,7 +154,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtimeapi.PodSand
 	rec := Record{
 		ID: id, Config: cfg, RuntimeHandler: handler, CreatedAt: time.Now().UnixNano(),
 		State: StateNotReady, NSDir: filepath.Join(m.nsRoot, id), Dir: filepath.Join(m.dirRoot, id),
-		Message: "being created",
+		Message: msgCreating,
 	}
 	if !hostNetwork(cfg) {
 		rec.NetNS = filepath.Join(rec.NSDir, string(nsutil.Net))
@@ -174,6 +178,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtimeapi.PodSand
 		return err
 	}
 	u.Push("record", func(context.Context) error { return m.db.Delete(bucket, id) })
+	faults.Point("sandbox/after-record")
 
 	start := time.Now()
 	if err := m.createNamespaces(rec); err != nil {
@@ -181,11 +186,13 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtimeapi.PodSand
 	}
 	m.observe("namespaces", start)
 	u.Push("namespaces", func(context.Context) error { return nsutil.Unpin(rec.NSDir) })
+	faults.Point("sandbox/after-namespaces")
 
 	if err := writeFiles(rec); err != nil {
 		return err
 	}
 	u.Push("files", func(context.Context) error { return removeFiles(rec.Dir) })
+	faults.Point("sandbox/after-files")
 
 	if rec.NetNS != "" {
 		start := time.Now()
@@ -194,6 +201,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtimeapi.PodSand
 		}
 		m.observe("cni", start)
 	}
+	faults.Point("sandbox/before-ready")
 	if err := sb.update(m.save, func(r *Record) { r.State, r.Message = StateReady, "" }); err != nil {
 		return err
 	}
@@ -213,6 +221,7 @@ func (m *Manager) attach(ctx context.Context, sb *Sandbox, u *undo.Stack) error 
 	if err != nil {
 		return err
 	}
+	faults.Point("sandbox/after-cni-add")
 	return sb.update(m.save, func(r *Record) { r.Network = result })
 }
 

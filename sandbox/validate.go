@@ -8,21 +8,26 @@ import (
 
 	"github.com/containerd/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/nodeagent/nodeagent/internal/reqlimits"
 )
 
 // Validate checks a RunPodSandbox config before anything is created. Errors
 // are InvalidArgument naming the field.
 func Validate(c *runtimeapi.PodSandboxConfig) error {
 	md := c.GetMetadata()
-	switch {
-	case md == nil:
+	if md == nil {
 		return invalid("config.metadata: required")
-	case md.Name == "":
-		return invalid("config.metadata.name: required")
-	case md.Namespace == "":
-		return invalid("config.metadata.namespace: required")
-	case md.Uid == "":
-		return invalid("config.metadata.uid: required")
+	}
+	for _, f := range [][2]string{
+		{"config.metadata.name", md.Name}, {"config.metadata.namespace", md.Namespace}, {"config.metadata.uid", md.Uid},
+	} {
+		if err := reqlimits.Name(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	if err := reqlimits.Metadata("config", c.GetLabels(), c.GetAnnotations()); err != nil {
+		return err
 	}
 	if h := c.GetHostname(); h != "" && !hostnameRE.MatchString(h) {
 		return invalid("config.hostname %q: not a valid hostname", h)

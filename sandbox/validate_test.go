@@ -23,6 +23,17 @@ func TestValidate(t *testing.T) {
 		{"valid", func(*runtimeapi.PodSandboxConfig) {}, ""},
 		{"no name", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Name = "" }, "metadata.name"},
 		{"no namespace", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Namespace = "" }, "metadata.namespace"},
+		{"slash in name", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Name = "../etc" }, "metadata.name"},
+		{"NUL in namespace", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Namespace = "a\x00b" }, "metadata.namespace"},
+		{"newline in uid", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Uid = "u\nK8S_POD_NAME=x" }, "metadata.uid"},
+		{"long name", func(c *runtimeapi.PodSandboxConfig) { c.Metadata.Name = strings.Repeat("n", 254) }, "metadata.name"},
+		{"huge annotations", func(c *runtimeapi.PodSandboxConfig) {
+			c.Labels = map[string]string{"a": strings.Repeat("l", 300<<10)}
+			c.Annotations = map[string]string{"b": strings.Repeat("a", 300<<10)}
+		}, "config.labels and config.annotations"},
+		{"annotations at the API server's limit", func(c *runtimeapi.PodSandboxConfig) {
+			c.Annotations = map[string]string{"b": strings.Repeat("a", 256<<10)}
+		}, ""},
 		{"bad hostname", func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "a b" }, "hostname"},
 		{"net sysctl", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}

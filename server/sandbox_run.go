@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/containerd/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -33,7 +34,12 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 
 // startInfra gives a pod that shares one PID namespace its pause process and
 // pins that namespace; on failure the whole sandbox is removed again.
+//
+// Concurrent RunPodSandbox calls for one pod all get its id from
+// sandboxes.Run; the per-sandbox lock makes the first start the pause
+// process and the others find it pinned.
 func (s *Server) startInfra(ctx context.Context, id string) error {
+	defer s.infra.lock(id)()
 	sb, err := s.sandboxes.Get(id)
 	if err != nil {
 		return err
@@ -54,4 +60,39 @@ func (s *Server) startInfra(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+// keyedMutex is a mutex per key; entries live while someone holds or waits.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu      sync.Mutex
+	waiters int
+}
+
+// lock locks key and returns its unlock.
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedEntry{}
+	}
+	e := k.locks[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.locks[key] = e
+	}
+	e.waiters++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.waiters--; e.waiters == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }

@@ -53,7 +53,7 @@ func runDaemon(cfg *config.Config) error {
 	}
 	defer db.Close()
 
-	network, err := cni.NewManager(cfg.CNI.ConfDir, cfg.CNI.BinDirs, filepath.Join(cfg.Root, "cni"))
+	network, err := cni.NewManager(cfg.CNI.ConfDir, cfg.CNI.BinDirs, filepath.Join(cfg.Root, "cni"), cni.WithTimeout(cfg.CNI.Timeout.Std()))
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func runDaemon(cfg *config.Config) error {
 		return fmt.Errorf("load images: %w", err)
 	}
 
-	handlers := probeHandlers(cfg.Runtime)
+	handlers := probeHandlers(cfg.Runtime, filepath.Join(cfg.State, "probe"), self)
 	driver := cgroupDriver(cfg.CgroupDriver)
 	host, err := spec.DetectHostFacts()
 	if err != nil {
@@ -213,12 +213,13 @@ func listen(path string) (net.Listener, error) {
 }
 
 // probeHandlers probes every configured handler; the default one comes first.
-func probeHandlers(rc config.Runtime) []oci.Handler {
+func probeHandlers(rc config.Runtime, workDir, self string) []oci.Handler {
 	ctx := context.Background()
-	hs := []oci.Handler{oci.ProbeHandler(ctx, rc.DefaultHandler, rc.Handlers[rc.DefaultHandler].Path)}
+	defer os.RemoveAll(workDir)
+	hs := []oci.Handler{oci.ProbeHandler(ctx, rc.DefaultHandler, rc.Handlers[rc.DefaultHandler].Path, workDir, self)}
 	for name, h := range rc.Handlers {
 		if name != rc.DefaultHandler {
-			hs = append(hs, oci.ProbeHandler(ctx, name, h.Path))
+			hs = append(hs, oci.ProbeHandler(ctx, name, h.Path, workDir, self))
 		}
 	}
 	for _, h := range hs {

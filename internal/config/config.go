@@ -46,6 +46,8 @@ type Config struct {
 type CNI struct {
 	ConfDir string   `toml:"conf_dir" json:"conf_dir"`
 	BinDirs []string `toml:"bin_dirs" json:"bin_dirs"`
+	// Timeout bounds one ADD or DEL; a plugin still running is killed.
+	Timeout Duration `toml:"timeout" json:"timeout"`
 }
 
 // Runtime configures the OCI runtime handlers.

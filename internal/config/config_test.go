@@ -19,6 +19,9 @@ func TestDefaultIsValid(t *testing.T) {
 	if c.Images.ProgressTimeout.Std() != time.Minute {
 		t.Errorf("progress_timeout = %v", c.Images.ProgressTimeout.Std())
 	}
+	if c.CNI.Timeout.Std() != time.Minute {
+		t.Errorf("cni.timeout = %v", c.CNI.Timeout.Std())
+	}
 	if c.Runtime.Handlers["runc"].Path != "runc" {
 		t.Errorf("runc handler = %+v", c.Runtime.Handlers)
 	}
@@ -105,6 +108,7 @@ func TestValidate(t *testing.T) {
 		{"unknown default handler", func(c *Config) { c.Runtime.DefaultHandler = "kata" }, "runtime.default_handler"},
 		{"zero downloads", func(c *Config) { c.Images.MaxConcurrentDownloads = 0 }, "max_concurrent_downloads"},
 		{"bad port", func(c *Config) { c.Streaming.Port = 70000 }, "streaming.port"},
+		{"zero CNI timeout", func(c *Config) { c.CNI.Timeout = 0 }, "cni.timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

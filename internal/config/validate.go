@@ -23,6 +23,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("key \"cni.bin_dirs\"[%d]: %q is not an absolute path", i, d))
 		}
 	}
+	if c.CNI.Timeout.Std() <= 0 {
+		errs = append(errs, fmt.Errorf("key \"cni.timeout\": %v must be positive", c.CNI.Timeout.Std()))
+	}
 	// A unix socket path longer than sun_path cannot be bound.
 	if len(c.Socket) >= 108 {
 		errs = append(errs, fmt.Errorf("key \"socket\": %q is longer than 107 bytes", c.Socket))

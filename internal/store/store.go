@@ -39,12 +39,12 @@ func Open(path string) (*DB, error) {
 	}
 	// A short lock timeout: a second daemon on the same root must fail fast
 	// with a clear error, not hang.
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	b, err := openChecked(path)
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: locked by another process: %w", path, errdefs.ErrUnavailable)
 		}
-		return nil, fmt.Errorf("open store %s (move it aside to start afresh): %w", path, err)
+		return nil, corrupt(path, err)
 	}
 	db := &DB{bolt: b}
 	if err := db.checkSchema(); err != nil {
@@ -52,6 +52,50 @@ func Open(path string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// openChecked opens the file and verifies every page before anything reads
+// a record: bbolt panics on a corrupt page met later, mid-recovery. The file
+// holds only records (kilobytes to a few megabytes), so the check is cheap.
+func openChecked(path string) (b *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if b != nil {
+				b.Close()
+			}
+			b, err = nil, fmt.Errorf("%v", r)
+		}
+	}()
+	b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	err = b.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for e := range tx.Check() {
+			if len(errs) < 3 {
+				errs = append(errs, e)
+			}
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// corrupt explains an unreadable store and the way out. nodeagent never
+// starts on it: starting afresh would forget every pod, container and image
+// while their processes and files still exist, so that is the operator's
+// decision, made with the pods stopped.
+func corrupt(path string, cause error) error {
+	return fmt.Errorf("metadata store %s is corrupt or unreadable (%v); nodeagent will not start on it rather than "+
+		"lose its records silently. To recover: stop this node's pods (drain and reboot the node, or kill the "+
+		"\"nodeagent shim\" processes), move the file aside (mv %s %s.corrupt) and start nodeagent again: "+
+		"it starts with no pods, containers or images, and kubelet recreates them: %w",
+		path, cause, path, path, errdefs.ErrDataLoss)
 }
 
 func (d *DB) checkSchema() error {

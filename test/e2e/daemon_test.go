@@ -269,3 +269,27 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestCorruptStoreRefused: a garbage meta.db stops the daemon with an error
+// naming the file and how to recover, and the file is left as it was.
+func TestCorruptStoreRefused(t *testing.T) {
+	d := framework.NewDaemon(t, framework.Options{})
+	db := filepath.Join(d.Root, "meta.db")
+	garbage := strings.Repeat("this is not a bbolt file\n", 2000)
+	if err := os.MkdirAll(d.Root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(t, db, garbage)
+	out, err := d.Run(t)
+	if err == nil {
+		t.Fatalf("daemon started on a corrupt store; output:\n%s", out)
+	}
+	for _, want := range []string{db, "corrupt", "mv " + db} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output %q does not mention %q", out, want)
+		}
+	}
+	if b, _ := os.ReadFile(db); string(b) != garbage {
+		t.Error("the corrupt store was modified: it is the operator's to inspect")
+	}
+}

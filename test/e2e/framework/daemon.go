@@ -34,6 +34,7 @@ type Daemon struct {
 	Images  runtimeapi.ImageServiceClient
 
 	args []string
+	env  []string // extra environment of the next Start
 	// scope grows as the test adds networks; cleanups run after the leak check.
 	scope        leakcheck.Scope
 	cleanups     []func()
@@ -183,6 +184,7 @@ func (d *Daemon) Start(t testing.TB) {
 	t.Helper()
 	d.log = &syncBuffer{}
 	d.cmd = exec.Command(Binary(t), d.args...)
+	d.cmd.Env = append(os.Environ(), d.env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -239,6 +241,26 @@ func (d *Daemon) Stop(t testing.TB) {
 		t.Errorf("nodeagent exited with %v\n%s", d.cmd.ProcessState, d.log.String())
 	}
 	d.cmd = nil
+}
+
+// SetEnv sets extra environment variables ("K=V") for the next Starts;
+// SetEnv() with none clears them.
+func (d *Daemon) SetEnv(env ...string) { d.env = env }
+
+// WaitCrash waits up to timeout for the daemon to die by SIGKILL (a fault
+// point fired) and fails the test if it is still running or ended otherwise.
+func (d *Daemon) WaitCrash(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-d.done:
+	case <-time.After(timeout):
+		t.Fatalf("nodeagent still running %v after the fault point should have fired\n%s", timeout, d.log.String())
+	}
+	ws, _ := d.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("nodeagent ended with %v, want SIGKILL from a fault point\n%s", d.cmd.ProcessState, d.log.String())
+	}
+	d.Kill(t)
 }
 
 // Kill ends the daemon with SIGKILL, as a crash would.
