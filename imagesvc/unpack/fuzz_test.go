@@ -73,4 +73,3 @@ func buildTar(entries []tarEntry) []byte {
 	_ = tw.Close()
 	return buf.Bytes()
 }
-
