@@ -296,7 +296,7 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 	case bytes.HasPrefix(magic, zstdMagic):
 		// A window cap bounds the decoder's memory whatever the
 		// frame header asks for.
-		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(1<<27))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(1<<27), zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return nil, invalid("zstd layer: %v", err)
 		}
