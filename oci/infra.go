@@ -10,6 +10,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/nodeagent/nodeagent/oci/spec"
 )
@@ -26,7 +27,11 @@ func (m *Manager) infraDir(sandboxID string) string {
 // StartInfra starts the pod's pause process in a new PID namespace, joined
 // to the pod's other namespaces, and returns its pid so the caller can pin
 // the PID namespace.
-func (m *Manager) StartInfra(ctx context.Context, sb SandboxInfo) (int, error) {
+func (m *Manager) StartInfra(ctx context.Context, sandboxID, handler string, cfg *runtimeapi.PodSandboxConfig, namespaces map[string]string) (int, error) {
+	sb := SandboxInfo{ID: sandboxID, Config: cfg, Handler: handler}
+	for typ, path := range namespaces {
+		sb.Namespaces = append(sb.Namespaces, specs.LinuxNamespace{Type: NamespaceType(typ), Path: path})
+	}
 	h, err := m.handler(sb.Handler)
 	if err != nil {
 		return 0, err
@@ -106,4 +111,21 @@ func makeInfraRootfs(rootfs string) error {
 		return fmt.Errorf("create infra rootfs: %w", err)
 	}
 	return f.Close()
+}
+
+// NamespaceType maps a /proc/<pid>/ns name to its OCI namespace type.
+func NamespaceType(name string) specs.LinuxNamespaceType {
+	switch name {
+	case "net":
+		return specs.NetworkNamespace
+	case "ipc":
+		return specs.IPCNamespace
+	case "uts":
+		return specs.UTSNamespace
+	case "pid":
+		return specs.PIDNamespace
+	case "user":
+		return specs.UserNamespace
+	}
+	return specs.LinuxNamespaceType(name)
 }

@@ -235,20 +235,3 @@ func bandwidth(ann map[string]string) *podnet.Bandwidth {
 	}
 	return b
 }
-
-// PinPID pins the PID namespace of the pod's infra process, so containers
-// join it by path and a recycled PID can never point them elsewhere.
-func (m *Manager) PinPID(id string, pid int) error {
-	sb, err := m.Get(id)
-	if err != nil {
-		return err
-	}
-	rec := sb.Record()
-	if rec.PIDPinned {
-		return nil
-	}
-	if err := nsutil.PinFrom(pid, rec.NSDir, []nsutil.Type{nsutil.PID}); err != nil {
-		return err
-	}
-	return sb.update(m.save, func(r *Record) { r.PIDPinned = true })
-}

@@ -27,6 +27,13 @@ type Network interface {
 	Detach(ctx context.Context, network string, req podnet.Request) error
 }
 
+// Infra runs the pause process of a pod that shares one PID namespace; the
+// container manager (*oci.Manager) provides it.
+type Infra interface {
+	StartInfra(ctx context.Context, sandboxID, handler string, cfg *runtimeapi.PodSandboxConfig, namespaces map[string]string) (int, error)
+	StopInfra(ctx context.Context, sandboxID string) error
+}
+
 // bucket is the store bucket of sandbox records.
 const bucket = "sandboxes"
 
@@ -48,6 +55,9 @@ type Manager struct {
 	// Observe, when set, receives the duration of each creation phase
 	// ("namespaces", "cni") for metrics.
 	Observe func(phase string, d time.Duration)
+	// Infra, when set, starts the pause process of pods that share a PID
+	// namespace, as a step of their creation.
+	Infra Infra
 
 	mu        sync.RWMutex
 	sandboxes map[string]*Sandbox
@@ -201,12 +211,34 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtimeapi.PodSand
 		}
 		m.observe("cni", start)
 	}
+	if rec.SharesPID() && m.Infra != nil {
+		if err := m.startInfra(ctx, sb, &u); err != nil {
+			return err
+		}
+		faults.Point("sandbox/after-infra")
+	}
 	faults.Point("sandbox/before-ready")
 	if err := sb.update(m.save, func(r *Record) { r.State, r.Message = StateReady, "" }); err != nil {
 		return err
 	}
 	m.publish(sb)
 	return nil
+}
+
+// startInfra starts the pod's pause process and pins its PID namespace, so
+// containers join it by path and a recycled PID can never point them
+// elsewhere.
+func (m *Manager) startInfra(ctx context.Context, sb *Sandbox, u *undo.Stack) error {
+	rec := sb.Record()
+	u.Push("infra", func(ctx context.Context) error { return m.Infra.StopInfra(ctx, rec.ID) })
+	pid, err := m.Infra.StartInfra(ctx, rec.ID, rec.RuntimeHandler, rec.Config, rec.Namespaces())
+	if err != nil {
+		return err
+	}
+	if err := nsutil.PinFrom(pid, rec.NSDir, []nsutil.Type{nsutil.PID}); err != nil {
+		return err
+	}
+	return sb.update(m.save, func(r *Record) { r.PIDPinned = true })
 }
 
 func (m *Manager) attach(ctx context.Context, sb *Sandbox, u *undo.Stack) error {

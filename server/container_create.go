@@ -52,27 +52,11 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 func sandboxInfo(r sandbox.Record) oci.SandboxInfo {
 	var ns []specs.LinuxNamespace
 	for typ, path := range r.Namespaces() {
-		ns = append(ns, specs.LinuxNamespace{Type: nsType(typ), Path: path})
+		ns = append(ns, specs.LinuxNamespace{Type: oci.NamespaceType(typ), Path: path})
 	}
 	f := r.Files()
 	return oci.SandboxInfo{
 		ID: r.ID, Config: r.Config, Handler: r.RuntimeHandler, Namespaces: ns,
 		Files: spec.SandboxFiles{Hosts: f.Hosts, Resolv: f.Resolv, Hostname: f.Hostname, Shm: f.Shm},
 	}
-}
-
-func nsType(t string) specs.LinuxNamespaceType {
-	switch t {
-	case "net":
-		return specs.NetworkNamespace
-	case "ipc":
-		return specs.IPCNamespace
-	case "uts":
-		return specs.UTSNamespace
-	case "pid":
-		return specs.PIDNamespace
-	case "user":
-		return specs.UserNamespace
-	}
-	return specs.LinuxNamespaceType(t)
 }

@@ -32,8 +32,6 @@ type Server struct {
 	metrics    *metrics.Metrics
 	// stream serves exec/attach/port-forward URLs; set by StartStreaming.
 	stream streaming.Server
-	// infra serializes startInfra per sandbox (see there).
-	infra keyedMutex
 }
 
 // Options are the domain managers the server calls.

@@ -88,6 +88,7 @@ func runDaemon(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("recover containers: %w", err)
 	}
+	sandboxes.Infra = containers
 
 	srv, err := server.New(server.Options{
 		Containers:   containers,
