@@ -9,8 +9,17 @@ GIT_COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS      := -s -w -X github.com/nodeagent/nodeagent/internal/version.Version=$(VERSION)$(if $(GIT_COMMIT),+$(GIT_COMMIT))
 BIN          := $(CURDIR)/bin
 PKGS         := ./...
+# make install: DESTDIR stages into a tree; PREFIX is where the binaries go.
+# The configuration stays at /etc/nodeagent/config.toml (the daemon's default
+# --config) and the unit in /etc/systemd/system, whatever PREFIX is.
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+DOCDIR       ?= $(PREFIX)/share/doc/nodeagent
+UNITDIR      ?= /etc/systemd/system
+DESTDIR      ?=
 
-.PHONY: help build run test unit lint critest critest-gate bench bench-compare install-deps install-cri-tools clean
+.PHONY: help build run test unit lint critest critest-gate bench bench-compare install-deps install-cri-tools clean \
+	install uninstall deploy-config kubelet-smoke
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +42,7 @@ lint: ## gofmt, go vet and shellcheck
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	@if command -v shellcheck >/dev/null; then shellcheck -x hack/*.sh .ci/run; else echo "lint: shellcheck not installed, skipped"; fi
+	hack/test-install.sh
 
 unit: ## Unit and root integration tests (go test ./...)
 	NODEAGENT_BIN=$(BIN)/nodeagent $(GO) test -count=1 -timeout 20m $(PKGS)
@@ -56,3 +66,37 @@ bench: build ## Benchmarks (go test -bench) of pulls, unpack and RPC latencies
 
 clean: ## Remove build output
 	rm -rf $(BIN) _output
+
+install: ## Install binaries and unit; config.toml and crictl.yaml only if absent (PREFIX, DESTDIR; `make build` first)
+	@for b in nodeagent crictl-lite; do \
+		test -x $(BIN)/$$b || { echo "install: $(BIN)/$$b is missing: run 'make build' first"; exit 1; }; done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)/etc/nodeagent
+	install -m 0755 $(BIN)/nodeagent $(BIN)/crictl-lite $(DESTDIR)$(BINDIR)/
+	sed -e 's|/usr/local/bin/nodeagent|$(BINDIR)/nodeagent|' -e 's|/usr/local/share/doc/nodeagent|$(DOCDIR)|' \
+		deploy/systemd/nodeagent.service >$(DESTDIR)$(UNITDIR)/nodeagent.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/nodeagent.service
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	@for f in deploy/config.toml:/etc/nodeagent/config.toml deploy/crictl.yaml:/etc/crictl.yaml; do \
+		src=$${f%%:*}; dst=$(DESTDIR)$${f#*:}; \
+		if [ -e "$$dst" ]; then echo "install: kept existing $$dst"; \
+		else echo "install -m 0644 $$src $$dst"; install -m 0644 "$$src" "$$dst"; fi; done
+	@echo "install: now run: systemctl daemon-reload && systemctl enable --now nodeagent"
+
+uninstall: ## Remove what `make install` put; keeps an edited config and never touches /var/lib/nodeagent
+	rm -f $(DESTDIR)$(BINDIR)/nodeagent $(DESTDIR)$(BINDIR)/crictl-lite \
+		$(DESTDIR)$(UNITDIR)/nodeagent.service $(DESTDIR)$(DOCDIR)/README.md
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	@for f in deploy/config.toml:/etc/nodeagent/config.toml deploy/crictl.yaml:/etc/crictl.yaml; do \
+		src=$${f%%:*}; dst=$(DESTDIR)$${f#*:}; \
+		if [ ! -e "$$dst" ]; then :; \
+		elif cmp -s "$$src" "$$dst"; then echo "rm -f $$dst"; rm -f "$$dst"; \
+		else echo "uninstall: kept $$dst (differs from $$src)"; fi; done
+	rmdir $(DESTDIR)/etc/nodeagent 2>/dev/null || true
+	@echo "uninstall: stop the daemon first (systemctl disable --now nodeagent); running pods, /var/lib/nodeagent and /run/nodeagent are left alone"
+
+deploy-config: ## Regenerate deploy/config.toml from `nodeagent config default`
+	$(GO) run ./cmd/nodeagent config default >deploy/config.toml.tmp
+	mv deploy/config.toml.tmp deploy/config.toml
+
+kubelet-smoke: install-deps install-cri-tools build ## Build kubelet v1.36 from the module proxy; run a static pod through nodeagent to Ready
+	hack/kubelet-smoke.sh

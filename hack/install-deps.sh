@@ -23,6 +23,9 @@ set -euo pipefail
 APT_PACKAGES=(
 	runc crun iptables iproute2 util-linux mount libseccomp-dev pkg-config
 	gcc make git ca-certificates procps psmisc criu shellcheck
+	# systemd-analyze for `make lint`'s unit check. Installed only when missing (never
+	# upgraded here); without systemd-sysv it does not replace the init.
+	systemd
 )
 
 CNI_BIN_DIR="${CNI_BIN_DIR:-/opt/cni/bin}"

@@ -5,7 +5,6 @@ import (
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"k8s.io/cri-streaming/pkg/streaming"
 
 	"github.com/nodeagent/nodeagent/cni"
 	"github.com/nodeagent/nodeagent/imagesvc"
@@ -31,7 +30,7 @@ type Server struct {
 	containers *oci.Manager
 	metrics    *metrics.Metrics
 	// stream serves exec/attach/port-forward URLs; set by StartStreaming.
-	stream streaming.Server
+	stream *streamServer
 }
 
 // Options are the domain managers the server calls.

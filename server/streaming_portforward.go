@@ -26,7 +26,7 @@ const halfCloseGrace = time.Second
 // PortForward copies between stream and a new TCP connection to
 // localhost:port inside the pod's network namespace (the host's for a
 // host-network pod).
-func (r streamRuntime) PortForward(ctx context.Context, sandboxID string, port int32, stream io.ReadWriteCloser) error {
+func (r streamRuntime) PortForward(ctx context.Context, sandboxID, _ string, port int32, stream io.ReadWriteCloser) error {
 	sb, err := r.s.sandboxes.Get(sandboxID)
 	if err != nil {
 		return err

@@ -116,6 +116,7 @@ func runDaemon(cfg *config.Config) error {
 	}
 	stopStreaming, err := srv.StartStreaming(server.StreamingOptions{
 		Address: cfg.Streaming.Address, Port: cfg.Streaming.Port, IdleTimeout: cfg.Streaming.IdleTimeout.Std(),
+		URLTTL: cfg.Streaming.URLTTL.Std(), TLSCertFile: cfg.Streaming.TLSCertFile, TLSKeyFile: cfg.Streaming.TLSKeyFile,
 	})
 	if err != nil {
 		return err

@@ -98,6 +98,11 @@ type Streaming struct {
 	Address     string   `toml:"address" json:"address"`
 	Port        int      `toml:"port" json:"port"`
 	IdleTimeout Duration `toml:"idle_timeout" json:"idle_timeout"`
+	// URLTTL is how long a streaming URL stays valid unused.
+	URLTTL Duration `toml:"url_ttl" json:"url_ttl"`
+	// TLSCertFile and TLSKeyFile (PEM), both or neither, make the server HTTPS.
+	TLSCertFile string `toml:"tls_cert_file" json:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file" json:"tls_key_file"`
 }
 
 // Metrics configures the Prometheus endpoint.

@@ -108,6 +108,11 @@ func TestValidate(t *testing.T) {
 		{"unknown default handler", func(c *Config) { c.Runtime.DefaultHandler = "kata" }, "runtime.default_handler"},
 		{"zero downloads", func(c *Config) { c.Images.MaxConcurrentDownloads = 0 }, "max_concurrent_downloads"},
 		{"bad port", func(c *Config) { c.Streaming.Port = 70000 }, "streaming.port"},
+		{"TLS cert without key", func(c *Config) { c.Streaming.TLSCertFile = "/etc/hostname" }, "set both or neither"},
+		{"relative TLS key", func(c *Config) { c.Streaming.TLSCertFile, c.Streaming.TLSKeyFile = "/etc/hostname", "key.pem" }, "streaming.tls_key_file"},
+		{"unreadable TLS cert", func(c *Config) {
+			c.Streaming.TLSCertFile, c.Streaming.TLSKeyFile = "/nonexistent/cert.pem", "/etc/hostname"
+		}, "streaming.tls_cert_file"},
 		{"zero CNI timeout", func(c *Config) { c.CNI.Timeout = 0 }, "cni.timeout"},
 	}
 	for _, tc := range cases {

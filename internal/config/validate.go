@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -49,6 +50,7 @@ func (c *Config) Validate() error {
 	if c.Streaming.Port < 0 || c.Streaming.Port > 65535 {
 		errs = append(errs, fmt.Errorf("key \"streaming.port\": %d is not a port", c.Streaming.Port))
 	}
+	errs = append(errs, c.Streaming.validateTLS()...)
 	return errors.Join(errs...)
 }
 
@@ -69,4 +71,31 @@ func (c *Config) AddMirror(flag string) error {
 	r.Mirrors = append(r.Mirrors, u)
 	c.Registries[host] = r
 	return nil
+}
+
+// validateTLS checks the streaming server's key pair: both files or
+// neither, absolute and readable. Whether they are a pair the server finds
+// out when it loads them.
+func (s Streaming) validateTLS() []error {
+	files := []struct{ key, path string }{{"streaming.tls_cert_file", s.TLSCertFile}, {"streaming.tls_key_file", s.TLSKeyFile}}
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		return []error{errors.New(`keys "streaming.tls_cert_file" and "streaming.tls_key_file": set both or neither`)}
+	}
+	var errs []error
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		if !filepath.IsAbs(f.path) {
+			errs = append(errs, fmt.Errorf("key %q: %q is not an absolute path", f.key, f.path))
+			continue
+		}
+		fh, err := os.Open(f.path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("key %q: %w", f.key, err))
+			continue
+		}
+		fh.Close()
+	}
+	return errs
 }

@@ -30,11 +30,9 @@ const crictlPath = "/usr/local/bin/crictl"
 
 const nginx = "registry.k8s.io/e2e-test-images/nginx:1.14-2"
 
-// transports are crictl's. Its websocket transport speaks only the v5
-// remotecommand protocol (and SPDY tunnelled over websocket for
-// port-forward), which k8s.io/cri-streaming's server does not offer: in
-// Kubernetes the API server translates those to SPDY for kubelet.
-var transports = []string{"spdy"}
+// transports are crictl's: SPDY, and WebSocket, which speaks the v5
+// remotecommand protocol and tunnels port-forward's SPDY.
+var transports = []string{"spdy", "websocket"}
 
 // crictl runs upstream crictl against d with stdin as its input.
 func crictl(t testing.TB, d *framework.Daemon, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
@@ -80,6 +78,7 @@ func TestStreamingExec(t *testing.T) {
 			if !strings.HasPrefix(strings.TrimSpace(out), "2") || !strings.HasSuffix(out, "done\n") || code != 0 {
 				t.Errorf("exec -i = %q %q exit %d", out, errOut, code)
 			}
+			wantProtocol(t, e.d, tr, "v5.channel.k8s.io")
 		})
 	}
 }
@@ -92,17 +91,21 @@ func TestStreamingExecTTY(t *testing.T) {
 	e := newPodEnv(t)
 	id := e.create(t, "tty", "sleep", "3600")
 	e.start(t, id)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := crictlCmd(ctx, e.d, "exec", "-it", id, "sh", "-c", "stty size; tty; echo oops >&2; read x; echo got $x; exit 4")
-	term := startOnTerminal(t, cmd)
-	waitFor(t, func() bool { return strings.Contains(term.out.String(), "oops") })
-	io.WriteString(term.pty, "hello\r")
-	got := term.wait()
-	for _, want := range []string{"33 111", "/dev/pts/", "oops", "got hello", "exit code 4"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("tty exec output %q lacks %q", got, want)
-		}
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := crictlCmd(ctx, e.d, "exec", "-it", "-r", tr, id, "sh", "-c", "stty size; tty; echo oops >&2; read x; echo got $x; exit 4")
+			term := startOnTerminal(t, cmd)
+			waitFor(t, func() bool { return strings.Contains(term.out.String(), "oops") })
+			io.WriteString(term.pty, "hello\r")
+			got := term.wait()
+			for _, want := range []string{"33 111", "/dev/pts/", "oops", "got hello", "exit code 4"} {
+				if !strings.Contains(got, want) {
+					t.Errorf("tty exec output %q lacks %q", got, want)
+				}
+			}
+		})
 	}
 }
 
@@ -158,10 +161,13 @@ func TestStreamingExecClientGone(t *testing.T) {
 	e := newPodEnv(t)
 	id := e.create(t, "gone", "sleep", "3600")
 	e.start(t, id)
-	for _, tty := range []bool{false, true} {
+	for _, c := range []struct {
+		tr  string
+		tty bool
+	}{{"spdy", false}, {"spdy", true}, {"websocket", false}, {"websocket", true}} {
 		ctx, cancel := context.WithCancel(context.Background())
-		mark := fmt.Sprintf("tick%v", tty)
-		cmd := crictlCmd(ctx, e.d, "exec", "-i", fmt.Sprintf("-t=%v", tty), id, "sh", "-c", "while true; do echo "+mark+"; sleep 0.1; done")
+		tty, mark := c.tty, fmt.Sprintf("tick%s%v", c.tr, c.tty)
+		cmd := crictlCmd(ctx, e.d, "exec", "-i", "-r", c.tr, fmt.Sprintf("-t=%v", tty), id, "sh", "-c", "while true; do echo "+mark+"; sleep 0.1; done")
 		var out *syncBuf
 		if tty {
 			out = startOnTerminal(t, cmd).out
@@ -238,32 +244,36 @@ func TestStreamingErrors(t *testing.T) {
 func TestStreamingAttach(t *testing.T) {
 	requireCrictl(t)
 	e := newPodEnv(t)
-	id, err := e.tryCreate(t, &runtimeapi.ContainerConfig{
-		Metadata: &runtimeapi.ContainerMetadata{Name: "sh"}, Command: []string{"sh"},
-		Stdin: true, StdinOnce: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.start(t, id)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	watcher := crictlCmd(ctx, e.d, "attach", id)
-	var watched syncBuf
-	watcher.Stdout = &watched
-	if err := watcher.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond) // attached before the shell prints
-	out, _, code := crictl(t, e.d, strings.NewReader("echo hello; echo err >&2\n"), "attach", "-i", id)
-	if !strings.Contains(out, "hello\n") || code != 0 {
-		t.Errorf("attach -i = %q exit %d", out, code)
-	}
-	if st := e.waitExited(t, id); st.ExitCode != 0 {
-		t.Errorf("the shell exited %d after its stdin closed", st.ExitCode)
-	}
-	if err := watcher.Wait(); err != nil || !strings.Contains(watched.String(), "hello\n") {
-		t.Errorf("second client: %q, %v", watched.String(), err)
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			id, err := e.tryCreate(t, &runtimeapi.ContainerConfig{
+				Metadata: &runtimeapi.ContainerMetadata{Name: "sh-" + tr}, Command: []string{"sh"},
+				Stdin: true, StdinOnce: true,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.start(t, id)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			watcher := crictlCmd(ctx, e.d, "attach", "-r", tr, id)
+			var watched syncBuf
+			watcher.Stdout = &watched
+			if err := watcher.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond) // attached before the shell prints
+			out, _, code := crictl(t, e.d, strings.NewReader("echo hello; echo err >&2\n"), "attach", "-i", "-r", tr, id)
+			if !strings.Contains(out, "hello\n") || code != 0 {
+				t.Errorf("attach -i = %q exit %d", out, code)
+			}
+			if st := e.waitExited(t, id); st.ExitCode != 0 {
+				t.Errorf("the shell exited %d after its stdin closed", st.ExitCode)
+			}
+			if err := watcher.Wait(); err != nil || !strings.Contains(watched.String(), "hello\n") {
+				t.Errorf("second client: %q, %v", watched.String(), err)
+			}
+		})
 	}
 }
 
@@ -306,11 +316,28 @@ func TestStreamingPortForward(t *testing.T) {
 				t.Errorf("GET to a port nothing listens on = %q", body)
 			}
 			waitFor(t, func() bool { return strings.Contains(errOut.String(), "connection refused") || t.Failed() })
+			wantProtocol(t, e.d, tr, "SPDY/3.1+portforward.k8s.io")
 			if t.Failed() {
 				t.Log(errOut.String())
 			}
 		})
 	}
+}
+
+// wantProtocol checks, for the websocket transport, that the daemon saw
+// protocol offered over a WebSocket: crictl must not have fallen back to
+// SPDY.
+func wantProtocol(t *testing.T, d *framework.Daemon, transport, protocol string) {
+	t.Helper()
+	if transport != "websocket" {
+		return
+	}
+	for line := range strings.Lines(d.Log()) {
+		if strings.Contains(line, "stream connected") && strings.Contains(line, "websocket: ") && strings.Contains(line, protocol) {
+			return
+		}
+	}
+	t.Errorf("the daemon's log shows no WebSocket stream with %s", protocol)
 }
 
 func parallel(n int, f func() string) []string {
