@@ -103,18 +103,22 @@ func (p *puller) checkMountable(chains []string) error {
 // layer makes one snapshot present and takes a hold on it for the pull.
 // Pulls needing the same snapshot share one download.
 func (s *Service) layer(ctx context.Context, ss *session, spec layerSpec, track *pullTrack, budget *unpack.Budget) (snapshotUsage, error) {
+	var shown *layerTrack // what the pull lists for this layer so far
 	for range 3 {
 		s.mu.Lock()
 		u, ok := s.cat.holdSnapshot(spec.chainID)
 		s.mu.Unlock()
 		if ok {
-			track.add(newLayerTrack(spec.digest, spec.size, LayerExists))
+			if shown == nil { // else it stays listed as downloaded ("done")
+				track.show(nil, newLayerTrack(spec.digest, spec.size, LayerExists))
+			}
 			return u, nil
 		}
 		// Every pull sharing the download shows the same progress.
 		v, _ := s.tracks.LoadOrStore(spec.chainID, newLayerTrack(spec.digest, spec.size, LayerWaiting))
 		lt := v.(*layerTrack)
-		track.add(lt)
+		track.show(shown, lt)
+		shown = lt
 		_, err := s.layers.do(ctx, spec.chainID, func(ctx context.Context) (any, error) {
 			defer s.tracks.CompareAndDelete(spec.chainID, lt)
 			err := s.unpackLayer(ctx, ss, spec, lt, budget)

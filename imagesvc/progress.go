@@ -61,10 +61,17 @@ type pullTrack struct {
 	layers  []*layerTrack
 }
 
-func (p *pullTrack) add(t *layerTrack) {
+// show lists t as one of the pull's layers, in place of prev when the
+// pull already listed that layer: a layer is one line, however many
+// rounds it took to get hold of it.
+func (p *pullTrack) show(prev, t *layerTrack) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := slices.Index(p.layers, prev); prev != nil && i >= 0 {
+		p.layers[i] = t
+		return
+	}
 	p.layers = append(p.layers, t)
-	p.mu.Unlock()
 }
 
 // board lists live pulls.

@@ -68,6 +68,11 @@ func (m *Manager) StopInfra(ctx context.Context, sandboxID string) error {
 			return err
 		}
 	}
+	// An infra process outlives its shim's death (see orphans.go); a new
+	// shim of the pod does not know it.
+	if err := m.reapOrphan(ctx, sandboxID); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(m.infraDir(sandboxID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

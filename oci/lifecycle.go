@@ -124,7 +124,10 @@ func (m *Manager) stopLocked(ctx context.Context, c *Container, timeout time.Dur
 	}
 	sh, err := m.shims.lookup(rec.SandboxID)
 	if err != nil {
-		return m.markGone(c, "shim gone")
+		if err := m.reapOrphan(ctx, rec.ID); err != nil {
+			return err
+		}
+		return m.markGone(c, "the container's shim is gone")
 	}
 	if rec.State == StateCreated {
 		// Never started: there is no process to signal gracefully.
@@ -183,6 +186,9 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		if err := sh.Delete(ctx, rec.ID); err != nil {
 			return err
 		}
+	} else if err := m.reapOrphan(ctx, rec.ID); err != nil {
+		// An exited container of a dead shim keeps its runtime state.
+		return err
 	}
 	if err := m.opts.Rootfs.ReleaseRootfs(rec.Dir); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"k8s.io/klog/v2"
 
@@ -64,7 +65,9 @@ func (m *Manager) reconcileShims(ctx context.Context) {
 	}
 	for sandboxID, cs := range bySandbox {
 		states := map[string]shim.State{}
-		if sh, err := m.shims.reconnect(ctx, sandboxID); err == nil {
+		sh, err := m.shims.reconnect(ctx, sandboxID)
+		gone := errdefs.IsNotFound(err)
+		if err == nil {
 			list, err := sh.States(ctx)
 			if err == nil {
 				for _, st := range list {
@@ -78,18 +81,23 @@ func (m *Manager) reconcileShims(ctx context.Context) {
 			}
 		}
 		for _, c := range cs {
-			m.settle(c, states)
+			m.settle(ctx, c, states, gone)
 		}
 	}
 }
 
-func (m *Manager) settle(c *Container, states map[string]shim.State) {
+// settle sets a container's state from its shim's report. shimGone says
+// the shim is dead (not merely unreachable): its running containers are
+// orphans, killed as orphans.go explains.
+func (m *Manager) settle(ctx context.Context, c *Container, states map[string]shim.State, shimGone bool) {
 	r := c.Record()
 	if r.State == StateExited {
 		return
 	}
 	st, ok := states[r.ID]
 	switch {
+	case !ok && shimGone:
+		m.settleOrphan(ctx, c, "the container's shim is gone")
 	case !ok:
 		if err := m.markGone(c, "the container's shim is gone"); err != nil {
 			klog.ErrorS(err, "Recording lost container failed", "containerID", r.ID)

@@ -6,11 +6,16 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/containerd/errdefs"
 
 	"github.com/nodeagent/nodeagent/oci/shim"
 )
+
+// shimDeathGrace bounds the wait for a shim whose event stream ended to be
+// seen exited; a live shim whose stream broke is left alone.
+const shimDeathGrace = 2 * time.Second
 
 // shimSet holds the one shim of each pod that has containers, and turns
 // their exit events into container state.
@@ -59,7 +64,27 @@ func (s *shimSet) adopt(sandboxID string, c *shim.Client) {
 		for st := range c.Events() {
 			s.m.onShimState(st)
 		}
+		s.lost(sandboxID, c)
 	}()
+}
+
+// lost runs when a shim's event stream ends. Shutdown unregisters a shim
+// before ending it, so a shim still registered whose process is gone died
+// (killed, crashed): its containers are settled as the shim cannot.
+func (s *shimSet) lost(sandboxID string, c *shim.Client) {
+	s.mu.Lock()
+	registered := s.shims[sandboxID] == c
+	s.mu.Unlock()
+	if !registered || !c.Dead(shimDeathGrace) {
+		return
+	}
+	s.mu.Lock()
+	if s.shims[sandboxID] == c {
+		delete(s.shims, sandboxID)
+	}
+	s.mu.Unlock()
+	c.Close()
+	s.m.shimDied(sandboxID)
 }
 
 // lookup returns the pod's shim if it runs, reconnecting to it if this

@@ -374,8 +374,10 @@ func removeCgroup(rel string) error {
 	return errors.Join(errs...)
 }
 
+// ignoreGone treats "already gone" as done. A veth goes with its peer's
+// netns: once --fix unpinned a stray netns, deleting its veth finds ENODEV.
 func ignoreGone(err error) error {
-	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENODEV) {
 		return nil
 	}
 	var le netlink.LinkNotFoundError

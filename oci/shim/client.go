@@ -221,6 +221,19 @@ func waitExit(ctx context.Context, pidfd *os.File) error {
 	return nil
 }
 
+// Dead reports whether the shim process has exited, waiting up to d for it.
+// A closed Client reports false: its end says nothing about the shim.
+func (c *Client) Dead(d time.Duration) bool {
+	select {
+	case <-c.closed:
+		return false
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return waitExit(ctx, c.pidfd) == nil
+}
+
 // Close closes the connection; the shim keeps running.
 func (c *Client) Close() error {
 	c.once.Do(func() {

@@ -22,18 +22,19 @@ type podEnv struct {
 	d     *framework.Daemon
 	podID string
 	pod   *runtimeapi.PodSandboxConfig
+	br    *framework.Bridge // the CNI network the pod is on
 }
 
 func newPodEnv(t *testing.T) *podEnv {
 	t.Helper()
 	d := framework.StartDaemon(t, framework.Options{Args: framework.MirrorArgs(t)})
-	framework.AddBridge(t, d)
+	br := framework.AddBridge(t, d)
 	waitFor(t, func() bool { return condition(status1(t, d), runtimeapi.NetworkReady).Status })
 	if _, err := d.Images.PullImage(framework.Ctx(t), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: busybox}}); err != nil {
 		t.Fatalf("PullImage: %v", err)
 	}
 	pod := d.PodConfig(t, "ctr")
-	return &podEnv{d: d, podID: runPod(t, d, pod), pod: pod}
+	return &podEnv{d: d, podID: runPod(t, d, pod), pod: pod, br: br}
 }
 
 func (e *podEnv) create(t *testing.T, name string, cmd ...string) string {
