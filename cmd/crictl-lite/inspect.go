@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -18,21 +20,17 @@ func inspectCommand(g *globals) *cobra.Command {
 		Short: "Show a container's verbose status (JSON unless -o yaml)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := g.context()
-			defer cancel()
-			rt, err := g.runtime(ctx)
-			if err != nil {
-				return err
-			}
-			c, err := resolveContainer(ctx, rt, args[0])
-			if err != nil {
-				return err
-			}
-			st, err := rt.ContainerStatus(ctx, c.Id, true)
-			if err != nil {
-				return err
-			}
-			return printInspect(cmd.OutOrStdout(), g.output, st)
+			return g.withRuntime(func(ctx context.Context, rt internalapi.RuntimeService) error {
+				c, err := resolveContainer(ctx, rt, args[0])
+				if err != nil {
+					return err
+				}
+				st, err := rt.ContainerStatus(ctx, c.Id, true)
+				if err != nil {
+					return err
+				}
+				return printInspect(cmd.OutOrStdout(), g.output, st)
+			})
 		},
 	}
 }
@@ -43,21 +41,17 @@ func inspectpCommand(g *globals) *cobra.Command {
 		Short: "Show a pod's verbose status (JSON unless -o yaml)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := g.context()
-			defer cancel()
-			rt, err := g.runtime(ctx)
-			if err != nil {
-				return err
-			}
-			p, err := resolvePod(ctx, rt, args[0])
-			if err != nil {
-				return err
-			}
-			st, err := rt.PodSandboxStatus(ctx, p.Id, true)
-			if err != nil {
-				return err
-			}
-			return printInspect(cmd.OutOrStdout(), g.output, st)
+			return g.withRuntime(func(ctx context.Context, rt internalapi.RuntimeService) error {
+				p, err := resolvePod(ctx, rt, args[0])
+				if err != nil {
+					return err
+				}
+				st, err := rt.PodSandboxStatus(ctx, p.Id, true)
+				if err != nil {
+					return err
+				}
+				return printInspect(cmd.OutOrStdout(), g.output, st)
+			})
 		},
 	}
 }

@@ -89,6 +89,17 @@ func (g *globals) runtime(ctx context.Context) (internalapi.RuntimeService, erro
 		Build(ctx)
 }
 
+// withRuntime runs fn with a runtime client, under one call timeout.
+func (g *globals) withRuntime(fn func(context.Context, internalapi.RuntimeService) error) error {
+	ctx, cancel := g.context()
+	defer cancel()
+	rt, err := g.runtime(ctx)
+	if err != nil {
+		return err
+	}
+	return fn(ctx, rt)
+}
+
 func (g *globals) context() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), g.timeout)
 }
