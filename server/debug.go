@@ -3,10 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path"
 	"runtime/pprof"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -137,4 +139,34 @@ func (d *Debug) Goroutines(context.Context, *debugapi.GoroutinesRequest) (*debug
 		return nil, err
 	}
 	return &debugapi.GoroutinesResponse{Dump: b.String()}, nil
+}
+
+// maxProfileSeconds bounds a CPU profile so a forgotten request cannot hold
+// the profiler (one at a time per process) for long.
+const maxProfileSeconds = 60
+
+// Profile writes a pprof profile: a CPU profile sampled for the asked
+// seconds, or a named runtime profile (heap, allocs, mutex, block, ...).
+func (d *Debug) Profile(ctx context.Context, req *debugapi.ProfileRequest) (*debugapi.ProfileResponse, error) {
+	var b bytes.Buffer
+	if req.Kind != "cpu" {
+		p := pprof.Lookup(req.Kind)
+		if p == nil {
+			return nil, fmt.Errorf("profile kind %q: unknown (cpu, heap, allocs, mutex, block, goroutine, threadcreate): %w", req.Kind, errdefs.ErrInvalidArgument)
+		}
+		if err := p.WriteTo(&b, 0); err != nil {
+			return nil, err
+		}
+		return &debugapi.ProfileResponse{Data: b.Bytes()}, nil
+	}
+	secs := min(max(req.Seconds, 1), maxProfileSeconds)
+	if err := pprof.StartCPUProfile(&b); err != nil {
+		return nil, fmt.Errorf("cpu profile: %v: %w", err, errdefs.ErrFailedPrecondition)
+	}
+	select {
+	case <-time.After(time.Duration(secs) * time.Second):
+	case <-ctx.Done():
+	}
+	pprof.StopCPUProfile()
+	return &debugapi.ProfileResponse{Data: b.Bytes()}, nil
 }

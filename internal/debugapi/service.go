@@ -15,6 +15,7 @@ type Server interface {
 	CallHistory(context.Context, *CallHistoryRequest) (*CallHistoryResponse, error)
 	Owned(context.Context, *OwnedRequest) (*OwnedResponse, error)
 	Goroutines(context.Context, *GoroutinesRequest) (*GoroutinesResponse, error)
+	Profile(context.Context, *ProfileRequest) (*ProfileResponse, error)
 }
 
 // Register adds the debug service to g.
@@ -49,6 +50,7 @@ var serviceDesc = grpc.ServiceDesc{
 		handler("CallHistory", Server.CallHistory),
 		handler("Owned", Server.Owned),
 		handler("Goroutines", Server.Goroutines),
+		handler("Profile", Server.Profile),
 	},
 	Metadata: "nodeagent/debug.json",
 }
@@ -78,6 +80,11 @@ func (c *Client) CallHistory(ctx context.Context, pod string) (*CallHistoryRespo
 // Owned lists what the daemon's records own.
 func (c *Client) Owned(ctx context.Context) (*OwnedResponse, error) {
 	return invoke[OwnedResponse](ctx, c, "Owned", &OwnedRequest{})
+}
+
+// Profile returns a pprof profile of the daemon.
+func (c *Client) Profile(ctx context.Context, kind string, seconds int) (*ProfileResponse, error) {
+	return invoke[ProfileResponse](ctx, c, "Profile", &ProfileRequest{Kind: kind, Seconds: seconds})
 }
 
 // Goroutines returns a goroutine dump of the daemon.

@@ -30,6 +30,10 @@ func (f *fakeServer) Owned(context.Context, *OwnedRequest) (*OwnedResponse, erro
 	return &OwnedResponse{State: "/run/x", Sandboxes: []OwnedSandbox{{ID: "s1", IPs: []string{"10.0.0.2"}}}}, nil
 }
 
+func (f *fakeServer) Profile(_ context.Context, r *ProfileRequest) (*ProfileResponse, error) {
+	return &ProfileResponse{Data: []byte(r.Kind)}, nil
+}
+
 func (f *fakeServer) Goroutines(context.Context, *GoroutinesRequest) (*GoroutinesResponse, error) {
 	return &GoroutinesResponse{Dump: "goroutine 1"}, nil
 }
@@ -73,11 +77,14 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || o.State != "/run/x" || o.Sandboxes[0].IPs[0] != "10.0.0.2" {
 		t.Errorf("Owned = %+v, %v", o, err)
 	}
+	if pr, err := c.Profile(ctx, "heap", 0); err != nil || string(pr.Data) != "heap" {
+		t.Errorf("Profile = %+v, %v", pr, err)
+	}
 	gr, err := c.Goroutines(ctx)
 	if err != nil || gr.Dump != "goroutine 1" {
 		t.Errorf("Goroutines = %+v, %v", gr, err)
 	}
-	if len(methods) != 5 || methods[0] != "/nodeagent.debug.v1.Debug/PullProgress" {
+	if len(methods) != 6 || methods[0] != "/nodeagent.debug.v1.Debug/PullProgress" {
 		t.Errorf("interceptor saw %v", methods)
 	}
 }

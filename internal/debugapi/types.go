@@ -108,3 +108,16 @@ type GoroutinesRequest struct{}
 type GoroutinesResponse struct {
 	Dump string `json:"dump"`
 }
+
+// ProfileRequest asks for a pprof profile: "cpu" (sampled for Seconds) or a
+// runtime/pprof profile name ("heap", "allocs", "mutex", "block", ...).
+type ProfileRequest struct {
+	Kind    string
+	Seconds int
+}
+
+// ProfileResponse is the profile in pprof's protobuf format, for
+// `go tool pprof`.
+type ProfileResponse struct {
+	Data []byte
+}
