@@ -21,7 +21,7 @@ import (
 
 // infraDir is the infra container's bundle.
 func (m *Manager) infraDir(sandboxID string) string {
-	return filepath.Join(m.opts.State, "infra", sandboxID)
+	return Layout{m.opts.State}.InfraDir(sandboxID)
 }
 
 // StartInfra starts the pod's pause process in a new PID namespace, joined
@@ -32,7 +32,7 @@ func (m *Manager) StartInfra(ctx context.Context, sandboxID, handler string, cfg
 	for typ, path := range namespaces {
 		sb.Namespaces = append(sb.Namespaces, specs.LinuxNamespace{Type: NamespaceType(typ), Path: path})
 	}
-	h, err := m.handler(sb.Handler)
+	h, err := m.Handler(sb.Handler)
 	if err != nil {
 		return 0, err
 	}

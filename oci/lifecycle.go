@@ -57,6 +57,21 @@ func (m *Manager) List() []Record {
 	return out
 }
 
+// ListSandbox returns the records of one pod's containers, from memory,
+// without sorting every container of the node: PodSandboxStatus and events
+// call it for each pod.
+func (m *Manager) ListSandbox(sandboxID string) []Record {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []Record
+	for _, c := range m.containers {
+		if r := c.Record(); r.SandboxID == sandboxID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Start starts a created container.
 func (m *Manager) Start(ctx context.Context, id string) error {
 	c, err := m.Get(id)
@@ -223,10 +238,8 @@ func (m *Manager) StopAll(ctx context.Context, sandboxID string, timeout time.Du
 // not their sum.
 func (m *Manager) eachOfPod(sandboxID string, fn func(id string) error) error {
 	var ids []string
-	for _, r := range m.List() {
-		if r.SandboxID == sandboxID {
-			ids = append(ids, r.ID)
-		}
+	for _, r := range m.ListSandbox(sandboxID) {
+		ids = append(ids, r.ID)
 	}
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup

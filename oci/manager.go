@@ -133,7 +133,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error)
 		return "", err
 	}
 	md := req.Config.GetMetadata()
-	handler, err := m.handler(req.Sandbox.Handler)
+	handler, err := m.Handler(req.Sandbox.Handler)
 	if err != nil {
 		return "", err
 	}
@@ -281,17 +281,20 @@ func (m *Manager) release(key, id string) {
 
 func (m *Manager) save(r Record) error { return m.opts.DB.Put(bucket, r.ID, r) }
 
-// handler finds a usable runtime handler by name ("" = the default).
-func (m *Manager) handler(name string) (Handler, error) {
+// Handler finds a usable runtime handler by RuntimeClass name ("" = the
+// default).
+// A handler that cannot run here is refused with the reason its probe found
+// at start.
+func (m *Manager) Handler(name string) (Handler, error) {
 	for i, h := range m.opts.Handlers {
 		if h.Name == name || (name == "" && i == 0) {
 			if h.Err != nil {
-				return Handler{}, fmt.Errorf("runtime handler %q cannot run on this host: %v: %w", h.Name, h.Err, errdefs.ErrFailedPrecondition)
+				return Handler{}, fmt.Errorf("runtime_handler %q cannot run on this host: %v: %w", h.Name, h.Err, errdefs.ErrFailedPrecondition)
 			}
 			return h, nil
 		}
 	}
-	return Handler{}, fmt.Errorf("runtime handler %q: not configured: %w", name, errdefs.ErrInvalidArgument)
+	return Handler{}, fmt.Errorf("runtime_handler %q: no such handler configured: %w", name, errdefs.ErrInvalidArgument)
 }
 
 func (m *Manager) observe(phase string, start time.Time) {

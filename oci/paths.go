@@ -3,6 +3,7 @@ package oci
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -72,8 +73,7 @@ func StopSignal(cfg runtimeapi.Signal, image string) (syscall.Signal, error) {
 
 // parseSignal reads an image STOPSIGNAL: "SIGQUIT", "QUIT" or "3".
 func parseSignal(s string) (syscall.Signal, error) {
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
+	if n, err := strconv.Atoi(s); err == nil {
 		if n <= 0 || n > 64 {
 			return 0, fmt.Errorf("image stop signal %q: out of range: %w", s, errdefs.ErrInvalidArgument)
 		}

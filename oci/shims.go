@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -30,10 +29,9 @@ func newShimSet(m *Manager) *shimSet {
 	return &shimSet{m: m, shims: map[string]*shim.Client{}}
 }
 
-// shimDir is a pod's shim state dir. A 32-hex-digit prefix of the sandbox
-// id keeps the socket path well under the 108-byte limit.
+// shimDir is a pod's shim state dir.
 func (s *shimSet) shimDir(sandboxID string) string {
-	return filepath.Join(s.m.opts.State, "shims", sandboxID[:min(32, len(sandboxID))])
+	return Layout{s.m.opts.State}.ShimDir(sandboxID)
 }
 
 // get returns the pod's shim, launching it on first use.

@@ -3,7 +3,6 @@ package oci
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/containerd/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -29,7 +28,7 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, res *runtimeap
 	if rec.State == StateExited {
 		return fmt.Errorf("container %s has exited: %w", rec.ID, errdefs.ErrFailedPrecondition)
 	}
-	h, err := m.handler(rec.Handler)
+	h, err := m.Handler(rec.Handler)
 	if err != nil {
 		return err
 	}
@@ -47,5 +46,5 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, res *runtimeap
 
 // runtimeRoot is a handler's runtime state directory (its --root).
 func (m *Manager) runtimeRoot(h Handler) string {
-	return filepath.Join(m.opts.State, "runtime", h.Name)
+	return Layout{m.opts.State}.RuntimeRoot(h.Name)
 }

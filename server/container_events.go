@@ -44,10 +44,8 @@ func (s *Server) eventResponse(e oci.Event) *runtimeapi.ContainerEventResponse {
 // sandboxContainerStatuses are the statuses of every container of a pod.
 func (s *Server) sandboxContainerStatuses(sandboxID string) []*runtimeapi.ContainerStatus {
 	var out []*runtimeapi.ContainerStatus
-	for _, r := range s.containers.List() {
-		if r.SandboxID == sandboxID {
-			out = append(out, containerStatus(r))
-		}
+	for _, r := range s.containers.ListSandbox(sandboxID) {
+		out = append(out, containerStatus(r))
 	}
 	return out
 }

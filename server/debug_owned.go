@@ -4,10 +4,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 
 	"github.com/nodeagent/nodeagent/internal/debugapi"
+	"github.com/nodeagent/nodeagent/oci"
 	"github.com/nodeagent/nodeagent/sandbox"
 )
 
@@ -29,9 +29,8 @@ func (d *Debug) Owned(context.Context, *debugapi.OwnedRequest) (*debugapi.OwnedR
 		})
 	}
 	for _, h := range d.srv.handlers {
-		// The layout of oci.Manager.runtimeRoot: <state>/runtime/<handler>.
 		resp.Handlers = append(resp.Handlers, debugapi.OwnedHandler{
-			Name: h.Name, Path: h.Path, Root: filepath.Join(d.opts.State, "runtime", h.Name),
+			Name: h.Name, Path: h.Path, Root: oci.Layout{State: d.opts.State}.RuntimeRoot(h.Name),
 		})
 	}
 	if list, _, err := d.srv.network.Network(); err == nil {
@@ -56,13 +55,12 @@ func (d *Debug) ownedSandbox(r sandbox.Record) debugapi.OwnedSandbox {
 	o := debugapi.OwnedSandbox{
 		ID: r.ID, Name: md.GetName(), Namespace: md.GetNamespace(), State: string(r.State),
 		NSDir: r.NSDir, NetNS: r.NetNS, Dir: r.Dir,
-		// The layout of oci's shimSet.shimDir and infraDir.
-		ShimDir:      filepath.Join(d.opts.State, "shims", r.ID[:min(32, len(r.ID))]),
+		ShimDir:      oci.Layout{State: d.opts.State}.ShimDir(r.ID),
 		CgroupParent: r.Config.GetLinux().GetCgroupParent(),
 		Network:      r.Network.Network, IPs: r.Network.IPs,
 	}
 	if r.SharesPID() {
-		o.InfraDir = filepath.Join(d.opts.State, "infra", r.ID)
+		o.InfraDir = oci.Layout{State: d.opts.State}.InfraDir(r.ID)
 	}
 	var res struct {
 		Interfaces []struct {

@@ -15,7 +15,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if req.GetConfig() == nil {
 		return nil, fmt.Errorf("config: required: %w", errdefs.ErrInvalidArgument)
 	}
-	handler, err := s.handler(req.GetRuntimeHandler())
+	handler, err := s.containers.Handler(req.GetRuntimeHandler())
 	if err != nil {
 		return nil, err
 	}

@@ -57,10 +57,8 @@ func (s *Server) podStats(r sandbox.Record) *runtimeapi.PodSandboxStats {
 			linux.Network = networkUsage(ifs)
 		}
 	}
-	for _, cr := range s.containers.List() {
-		if cr.SandboxID == r.ID {
-			linux.Containers = append(linux.Containers, s.containerStats(cr))
-		}
+	for _, cr := range s.containers.ListSandbox(r.ID) {
+		linux.Containers = append(linux.Containers, s.containerStats(cr))
 	}
 	return &runtimeapi.PodSandboxStats{
 		Attributes: &runtimeapi.PodSandboxAttributes{Id: r.ID, Metadata: c.GetMetadata(), Labels: c.GetLabels(), Annotations: c.GetAnnotations()},
