@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -20,13 +22,11 @@ func infoCommand(g *globals) *cobra.Command {
 		Short: "Show runtime and network readiness, handlers and configuration",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := g.context()
-			defer cancel()
-			rt, err := g.runtime(ctx)
-			if err != nil {
+			var st *runtimeapi.StatusResponse
+			err := g.withRuntime(func(ctx context.Context, rt internalapi.RuntimeService) (err error) {
+				st, err = rt.Status(ctx, true)
 				return err
-			}
-			st, err := rt.Status(ctx, true)
+			})
 			if err != nil {
 				return err
 			}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 func versionCommand(g *globals) *cobra.Command {
@@ -12,13 +15,11 @@ func versionCommand(g *globals) *cobra.Command {
 		Short: "Show the runtime's name and version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := g.context()
-			defer cancel()
-			rt, err := g.runtime(ctx)
-			if err != nil {
+			var v *runtimeapi.VersionResponse
+			err := g.withRuntime(func(ctx context.Context, rt internalapi.RuntimeService) (err error) {
+				v, err = rt.Version(ctx, "v1")
 				return err
-			}
-			v, err := rt.Version(ctx, "v1")
+			})
 			if err != nil {
 				return err
 			}
