@@ -53,6 +53,9 @@ type Options struct {
 	// Observe, when set, receives the duration of each phase of a
 	// container start ("rootfs", "runtime_create", "runtime_start").
 	Observe func(phase string, d time.Duration)
+	// StatsInterval and WritableLayerInterval pace the stats sampler; zero
+	// means stats.DefaultInterval and stats.DefaultDirInterval.
+	StatsInterval, WritableLayerInterval time.Duration
 }
 
 // Manager owns the containers of this node and the per-pod shims that
@@ -104,7 +107,7 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 	m.shims = newShimSet(m)
 	if r, err := stats.NewReader(); err == nil {
 		m.reader = r
-		m.sampler = stats.NewSampler(r, stats.DefaultInterval)
+		m.sampler = stats.NewSampler(r, o.StatsInterval, stats.WithDirInterval(o.WritableLayerInterval))
 		go m.sampler.Run(context.WithoutCancel(ctx))
 	}
 	if err := m.recover(ctx); err != nil {

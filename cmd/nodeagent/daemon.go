@@ -84,6 +84,7 @@ func runDaemon(cfg *config.Config) error {
 	containers, err := oci.NewManager(context.Background(), oci.Options{
 		DB: db, Rootfs: images, Root: cfg.Root, State: cfg.State,
 		Handlers: handlers, CgroupDriver: driver, Host: host, Binary: self, Observe: mx.ObservePhase,
+		StatsInterval: cfg.Stats.Interval.Std(), WritableLayerInterval: cfg.Stats.WritableLayerInterval.Std(),
 	})
 	if err != nil {
 		return fmt.Errorf("recover containers: %w", err)

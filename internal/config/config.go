@@ -40,6 +40,7 @@ type Config struct {
 	Registries map[string]Registry `toml:"registries" json:"registries"`
 	Streaming  Streaming           `toml:"streaming" json:"streaming"`
 	Metrics    Metrics             `toml:"metrics" json:"metrics"`
+	Stats      Stats               `toml:"stats" json:"stats"`
 }
 
 // CNI configures pod networking.
@@ -108,6 +109,14 @@ type Streaming struct {
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
 	Address string `toml:"address" json:"address"`
+}
+
+// Stats configures the background sampler that stats and metrics RPCs read.
+type Stats struct {
+	// Interval is how often container and pod cgroups are read.
+	Interval Duration `toml:"interval" json:"interval"`
+	// WritableLayerInterval is how often writable layers are walked.
+	WritableLayerInterval Duration `toml:"writable_layer_interval" json:"writable_layer_interval"`
 }
 
 // Default returns the embedded default configuration.

@@ -114,6 +114,8 @@ func TestValidate(t *testing.T) {
 			c.Streaming.TLSCertFile, c.Streaming.TLSKeyFile = "/nonexistent/cert.pem", "/etc/hostname"
 		}, "streaming.tls_cert_file"},
 		{"zero CNI timeout", func(c *Config) { c.CNI.Timeout = 0 }, "cni.timeout"},
+		{"zero stats interval", func(c *Config) { c.Stats.Interval = 0 }, "stats.interval"},
+		{"tiny walk interval", func(c *Config) { c.Stats.WritableLayerInterval = Duration(time.Millisecond) }, "stats.writable_layer_interval"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Validate checks what the decoder cannot see alone: relations between keys and
@@ -51,6 +52,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("key \"streaming.port\": %d is not a port", c.Streaming.Port))
 	}
 	errs = append(errs, c.Streaming.validateTLS()...)
+	for key, d := range map[string]Duration{"stats.interval": c.Stats.Interval, "stats.writable_layer_interval": c.Stats.WritableLayerInterval} {
+		if d.Std() < 100*time.Millisecond {
+			errs = append(errs, fmt.Errorf("key %q: %v is below the 100ms minimum", key, d.Std()))
+		}
+	}
 	return errors.Join(errs...)
 }
 

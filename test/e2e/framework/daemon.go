@@ -155,6 +155,9 @@ func (d *Daemon) ExtendScope(fn func(leakcheck.Scope) leakcheck.Scope) { d.scope
 // drained node, so a failed test does not leave pods on the machine.
 func (d *Daemon) RemoveAllPods(t testing.TB) {
 	t.Helper()
+	if d.Runtime == nil { // never connected: the daemon did not start
+		return
+	}
 	ctx := Ctx(t)
 	pods, err := d.Runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
