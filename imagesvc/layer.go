@@ -258,8 +258,13 @@ func (v *verifier) Read(p []byte) (int, error) {
 	if v.n > v.size {
 		return n, invalid("blob is larger than its descriptor's %d bytes", v.size)
 	}
+	if err == io.EOF && v.n < v.size {
+		// The response ended cleanly short of the descriptor's size: the
+		// registry serves other content under this digest.
+		return n, invalid("blob is truncated: the registry sent %d of %d bytes", v.n, v.size)
+	}
 	if err != nil && err != io.EOF {
-		err = fmt.Errorf("read blob: %w: %w: %w", err, crierrors.ErrRegistryUnavailable, errdefs.ErrUnavailable)
+		err = fmt.Errorf("read blob after %d of %d bytes: %w: %w: %w", v.n, v.size, err, crierrors.ErrRegistryUnavailable, errdefs.ErrUnavailable)
 	}
 	return n, err
 }

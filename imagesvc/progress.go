@@ -123,7 +123,7 @@ type watchdog struct {
 
 func newWatchdog(ctx context.Context, window time.Duration) (context.Context, *watchdog, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	stalled := fmt.Errorf("no data from the registry for %s: %w: %w", window, crierrors.ErrRegistryUnavailable, context.DeadlineExceeded)
+	stalled := fmt.Errorf("no data from the registry for %s (config key images.progress_timeout): %w: %w", window, crierrors.ErrRegistryUnavailable, context.DeadlineExceeded)
 	w := &watchdog{window: window, timer: time.AfterFunc(window, func() { cancel(stalled) })}
 	return ctx, w, func() { w.timer.Stop(); cancel(context.Canceled) }
 }

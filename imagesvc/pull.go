@@ -42,7 +42,7 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (Image, erro
 		return Image{}, fmt.Errorf("%w: pull %s: %w", crierrors.ErrRegistryUnavailable, r, err)
 	}
 	if err != nil {
-		return Image{}, fmt.Errorf("pull %s: %w", r, err)
+		return Image{}, fmt.Errorf("pull %s: %w", r, diskFull(err))
 	}
 	return v.(Image), nil
 }

@@ -53,6 +53,9 @@ func (m *Manager) StartInfra(ctx context.Context, sandboxID, handler string, cfg
 	}
 	if err != nil {
 		_ = m.StopInfra(ctx, sb.ID)
+		// The pod has no container yet and its creation is undone: the
+		// shim launched for its infra goes too.
+		_ = m.shims.shutdown(ctx, sb.ID)
 		return 0, fmt.Errorf("start pod infra process: %w", err)
 	}
 	return pid, nil

@@ -90,7 +90,12 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	}
 	start := time.Now()
 	faults.Point("container/before-start")
-	if err := sh.Start(ctx, rec.ID); err != nil {
+	// Wait for the shim's answer even past our caller's deadline: a start
+	// that goes through must be recorded, or the record says CREATED while
+	// the container runs.
+	sctx, cancel := shimCallContext(ctx)
+	defer cancel()
+	if err := sh.Start(sctx, rec.ID); err != nil {
 		return err
 	}
 	faults.Point("container/after-start")

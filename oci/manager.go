@@ -218,13 +218,22 @@ func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, han
 		return nil, err
 	}
 	start = time.Now()
-	pid, err := sh.Create(ctx, shimCreate(rec))
+	// The shim finishes a create whatever our caller's deadline: wait for
+	// its answer, so that the undo never deletes the bundle under a create
+	// still running, and a create that completes after the caller gave up
+	// is undone here instead of staying in the shim, unknown to us.
+	sctx, cancel := shimCallContext(ctx)
+	defer cancel()
+	pid, err := sh.Create(sctx, shimCreate(rec))
 	if err != nil {
 		return nil, err
 	}
 	m.observe("runtime_create", start)
 	u.Push("runtime", func(ctx context.Context) error { return sh.Delete(ctx, rec.ID) })
 	faults.Point("container/after-shim-create")
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("container %s: the runtime created it after the caller gave up, so it is removed: %w", rec.ID, err)
+	}
 
 	rec.Pid, rec.UID, rec.GID, rec.AdditionalGIDs = pid, res.User.UID, res.User.GID, res.User.AdditionalGIDs
 	rec.CgroupsPath = res.Spec.Linux.CgroupsPath
@@ -233,6 +242,18 @@ func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, han
 		return nil, err
 	}
 	return newContainer(rec, res.Spec.Process), nil
+}
+
+// shimCallTimeout bounds the wait for a shim's answer to a create or start.
+// The shim bounds each runtime command itself (2 minutes, oci/shim's
+// opTimeout); this only guards against a wedged shim.
+const shimCallTimeout = 2*time.Minute + 10*time.Second
+
+// shimCallContext is ctx without its cancellation, bounded by
+// shimCallTimeout: for shim calls whose outcome we must learn even when our
+// caller has gone, because the shim carries them out regardless.
+func shimCallContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), shimCallTimeout)
 }
 
 func (m *Manager) buildSpec(rec Record, req CreateRequest, rootfs string, handler Handler) (*spec.Result, error) {

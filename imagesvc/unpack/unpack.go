@@ -99,11 +99,11 @@ func (u *unpacker) run(ctx context.Context, tr *tar.Reader) error {
 	}
 }
 
-// classifyRead keeps limit errors recognisable and calls a corrupt archive
-// what it is.
+// classifyRead keeps limit errors and broken connections (classified by the
+// reader below) recognisable and calls a corrupt archive what it is.
 func classifyRead(err error) error {
 	switch {
-	case errors.Is(err, errdefs.ErrResourceExhausted), errors.Is(err, errdefs.ErrInvalidArgument):
+	case errors.Is(err, errdefs.ErrResourceExhausted), errors.Is(err, errdefs.ErrInvalidArgument), errors.Is(err, errdefs.ErrUnavailable):
 		return err
 	case errors.Is(err, tar.ErrHeader), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)

@@ -74,12 +74,15 @@ func logMessages(out []byte, onlyErrors bool) string {
 }
 
 // goRuncMessage extracts the runtime's messages from a go-runc error, which
-// reads "<exit status>: <runtime output>".
+// reads "<runtime> did not terminate successfully: exit status N: <runtime
+// output>" (go-runc 1.1 and later; "exit status N: <output>" before).
 func goRuncMessage(err error) string {
 	s := err.Error()
-	if _, out, ok := strings.Cut(s, ": "); ok {
-		if msg := logMessages([]byte(out), false); msg != "" {
-			return msg
+	if i := strings.Index(s, "exit status "); i >= 0 {
+		if _, out, ok := strings.Cut(s[i:], ": "); ok {
+			if msg := logMessages([]byte(out), false); msg != "" {
+				return msg
+			}
 		}
 	}
 	return s

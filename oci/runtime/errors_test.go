@@ -42,7 +42,12 @@ not json
 	if got := logMessages(log, false); got != "deprecated; container does not exist; not json" {
 		t.Errorf("all: %q", got)
 	}
-	if got := goRuncMessage(errors.New(`exit status 1: {"level":"error","msg":"container does not exist"}`)); got != "container does not exist" {
-		t.Errorf("go-runc error: %q", got)
+	for _, e := range []string{
+		`exit status 1: {"level":"error","msg":"container does not exist"}`,
+		`/usr/local/sbin/runc did not terminate successfully: exit status 1: {"level":"error","msg":"container does not exist"}` + "\n",
+	} {
+		if got := goRuncMessage(errors.New(e)); got != "container does not exist" {
+			t.Errorf("go-runc error %q: %q", e, got)
+		}
 	}
 }
