@@ -13,7 +13,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/compression"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/nodeagent/nodeagent/imagesvc/unpack"
 )
@@ -188,4 +190,58 @@ func BenchmarkTarXzf(b *testing.B) {
 func benchBlob(b *testing.B) ([]byte, int) {
 	const files = 5000
 	return gzipBytes(b, tarBytes(b, benchFiles(1, files)...)), files
+}
+
+// manyLayerFiles is one layer of the bench-compare "layers20" shape: about
+// 2.5 MiB of 7-bit random bytes in one file, and with manySmall also 512
+// small files (unpack then pays per file).
+func manyLayerFiles(seed uint64, manySmall bool) []tent {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	random := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.IntN(128))
+		}
+		return string(b)
+	}
+	size := 5 << 19
+	var ents []tent
+	if manySmall {
+		for i := range 512 {
+			if i < 16 {
+				ents = append(ents, tdir(fmt.Sprintf("data/%d/%02d/", seed, i)))
+			}
+			n := 512 + rng.IntN(3584)
+			ents = append(ents, tfile(fmt.Sprintf("data/%d/%02d/%03d", seed, i%16, i), random(n)))
+			size -= n
+		}
+	}
+	return append(ents, tfile(fmt.Sprintf("data/%d.bin", seed), random(size)))
+}
+
+// BenchmarkPullCold20 is a cold pull of 20 layers (~50 MiB, 5k files), as
+// bench-compare's layers20 image, gzip and zstd: per-layer costs show here.
+func BenchmarkPullCold20(b *testing.B) {
+	requireRoot(b)
+	for _, c := range []compression.Compression{compression.GZip, compression.ZStd} {
+		b.Run(string(c), func(b *testing.B) {
+			tr := newTestRegistry(b)
+			var layers []v1.Layer
+			for i := range 20 {
+				layers = append(layers, testLayer(b, []tarball.LayerOption{tarball.WithCompression(c)}, manyLayerFiles(uint64(i+1), i%2 == 1)...))
+			}
+			ref := tr.push(b, "cold20:"+string(c), testImage(b, v1.Config{}, layers...))
+			for b.Loop() {
+				b.StopTimer()
+				s, _ := testService(b, Config{}, tr.host)
+				b.StartTimer()
+				if _, err := s.Pull(context.Background(), ref, nil); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				os.RemoveAll(s.cfg.Root)
+				b.StartTimer()
+			}
+		})
+	}
 }

@@ -53,15 +53,14 @@ func (m *Manager) StartInfra(ctx context.Context, sandboxID, handler string, cfg
 	}
 	if err != nil {
 		_ = m.StopInfra(ctx, sb.ID)
-		// The pod has no container yet and its creation is undone: the
-		// shim launched for its infra goes too.
-		_ = m.shims.shutdown(ctx, sb.ID)
 		return 0, fmt.Errorf("start pod infra process: %w", err)
 	}
 	return pid, nil
 }
 
-// StopInfra kills and deletes the pod's pause process, if any.
+// StopInfra kills and deletes the pod's pause process, if any. A pod left
+// with no container needs no shim either, so it is ended too: a
+// RunPodSandbox undone after its infra started leaves no shim behind.
 func (m *Manager) StopInfra(ctx context.Context, sandboxID string) error {
 	if sh, err := m.shims.lookup(sandboxID); err == nil {
 		if err := sh.Kill(ctx, sandboxID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
@@ -78,6 +77,11 @@ func (m *Manager) StopInfra(ctx context.Context, sandboxID string) error {
 	}
 	if err := os.RemoveAll(m.infraDir(sandboxID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	if len(m.ListSandbox(sandboxID)) == 0 {
+		// A container that raced in keeps it: the shim refuses to end
+		// while it has one.
+		return m.shims.shutdown(ctx, sandboxID)
 	}
 	return nil
 }

@@ -115,6 +115,13 @@ func (s *shimSet) shutdown(ctx context.Context, sandboxID string) error {
 	s.mu.Unlock()
 	if err == nil {
 		if err := c.Shutdown(ctx); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			// Refused (a container raced in) or unreachable: it stays
+			// this pod's shim.
+			s.mu.Lock()
+			if _, taken := s.shims[sandboxID]; !taken {
+				s.shims[sandboxID] = c
+			}
+			s.mu.Unlock()
 			return err
 		}
 		c.Close()
