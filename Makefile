@@ -18,7 +18,7 @@ DOCDIR       ?= $(PREFIX)/share/doc/nodeagent
 UNITDIR      ?= /etc/systemd/system
 DESTDIR      ?=
 
-.PHONY: help build run test unit lint critest critest-gate bench bench-compare install-deps install-cri-tools clean \
+.PHONY: help build run test unit test-reliability lint critest critest-gate bench bench-compare install-deps install-cri-tools clean \
 	install uninstall deploy-config kubelet-smoke
 
 help: ## Show this help
@@ -47,7 +47,13 @@ lint: ## gofmt, go vet and shellcheck
 unit: ## Unit and root integration tests (go test ./...)
 	NODEAGENT_BIN=$(BIN)/nodeagent $(GO) test -count=1 -timeout 20m $(PKGS)
 
-test: install-deps lint build unit critest-gate ## Everything CI runs: deps, lint, unit, root integration tests, conformance gate
+# The load, churn, log and fault tests of test/e2e (also part of `unit`).
+RELIABILITY_TESTS := TestLoad|TestChurn|TestLog|TestFaults|TestShimKilled|TestCNIPlugin
+
+test-reliability: build ## Only the load, churn (1000 pods), log rotation/disk-full and fault e2e tests (as root)
+	NODEAGENT_BIN=$(BIN)/nodeagent $(GO) test -count=1 -timeout 20m -v -run '$(RELIABILITY_TESTS)' ./test/e2e/
+
+test: install-deps install-cri-tools lint build unit critest-gate ## Everything CI runs: deps, lint, unit, root integration tests, conformance gate
 
 critest: install-deps install-cri-tools build ## Run upstream critest against nodeagent and the offline test registry
 	hack/critest.sh

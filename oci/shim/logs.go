@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -26,6 +27,10 @@ type logFile struct {
 	mu   sync.Mutex
 	path string
 	f    *os.File // nil: output discarded
+	// dropped counts the bytes lost since writes started failing (0: the
+	// last write succeeded).
+	dropped int64
+	closed  bool // the container is deleted: a late reopen opens nothing
 }
 
 // openLog opens path for appending. An empty path discards output.
@@ -41,45 +46,91 @@ func openLog(path string) (*logFile, error) {
 }
 
 func (l *logFile) open() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("log path %q: directory %q does not exist: %w", l.path, filepath.Dir(l.path), errdefs.ErrInvalidArgument)
-	}
+	f, err := openAppend(l.path)
 	if err != nil {
-		return fmt.Errorf("log path %q: %w", l.path, err)
+		return err
 	}
 	l.f = f
 	return nil
 }
 
-// write appends b. A failing log disk must not stop the container, so write
-// errors are dropped (kubelet sees the gap).
+func openAppend(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("log path %q: directory %q does not exist: %w", path, filepath.Dir(path), errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("log path %q: %w", path, err)
+	}
+	return f, nil
+}
+
+// write appends b, a batch of whole CRI lines.
+//
+// A failing log disk (full, read-only, gone) must not stop the container:
+// like containerd's CRI logger, the batch is dropped and the output keeps
+// being drained, so the container never blocks on its stdout; kubelet sees a
+// gap. A write cut short (the disk filled mid-batch) is truncated back to
+// where it began, so the file holds only whole lines and the next batch that
+// fits does not continue a torn one. Writing resumes by itself once space is
+// freed, or on the file ReopenContainerLog opens.
 func (l *logFile) write(b []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f != nil {
-		_, _ = l.f.Write(b)
+	if l.f == nil {
+		return
 	}
+	n, err := l.f.Write(b)
+	if err == nil {
+		if l.dropped > 0 {
+			slog.Info("container log writable again", "path", l.path, "droppedBytes", l.dropped)
+			l.dropped = 0
+		}
+		return
+	}
+	if n > 0 {
+		// O_APPEND and one writer (this one, under mu): the last n bytes
+		// of the file are the torn batch.
+		if fi, serr := l.f.Stat(); serr == nil {
+			_ = l.f.Truncate(fi.Size() - int64(n))
+		}
+	}
+	if l.dropped == 0 {
+		slog.Warn("container log write failed: dropping output until writes succeed", "path", l.path, "err", err)
+	}
+	l.dropped += int64(len(b))
 }
 
-// reopen closes the file and opens the path again: kubelet renamed the old
-// file away and wants output in a new one.
+// reopen opens the path again and swaps the new file in: kubelet renamed the
+// old file away and wants output in a new one. The new file is opened before
+// the old one is closed: if the open fails, kubelet renames the old file back
+// to the path and retries at its next rotation, and output must still be
+// going to it meanwhile rather than to nowhere.
 func (l *logFile) reopen() error {
+	if l.path == "" {
+		return nil
+	}
+	f, err := openAppend(l.path)
+	if err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.path == "" {
+	if l.closed {
+		f.Close()
 		return nil
 	}
 	if l.f != nil {
 		l.f.Close()
-		l.f = nil
 	}
-	return l.open()
+	l.f = f
+	return nil
 }
 
 func (l *logFile) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.closed = true
 	if l.f != nil {
 		l.f.Close()
 		l.f = nil

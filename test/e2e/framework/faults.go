@@ -161,22 +161,9 @@ func copyResponse(w http.ResponseWriter, resp *http.Response, n, announced int64
 func StartDaemonOnTmpfs(t testing.TB, o Options, size int64) *Daemon {
 	t.Helper()
 	RequireRoot(t)
-	dir, err := os.MkdirTemp("", "na-tmpfs-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0711", size)); err != nil {
-		os.Remove(dir)
-		t.Fatalf("mount tmpfs: %v", err)
-	}
+	dir, unmount := mountTmpfs(t, "na-tmpfs-", size, 0o711)
 	// Registered before the daemon's own cleanup, so it runs after it.
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v (detaching it)", dir, err)
-			_ = unix.Unmount(dir, unix.MNT_DETACH)
-		}
-		os.Remove(dir)
-	})
+	t.Cleanup(unmount)
 	root := filepath.Join(dir, "root")
 	o.Args = append(append([]string{}, o.Args...), "--root", root)
 	d := NewDaemon(t, o)
@@ -187,6 +174,27 @@ func StartDaemonOnTmpfs(t testing.TB, o Options, size int64) *Daemon {
 	})
 	d.Start(t)
 	return d
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory under /tmp
+// named with prefix; unmount unmounts (or detaches) and removes it.
+func mountTmpfs(t testing.TB, prefix string, size int64, mode os.FileMode) (dir string, unmount func()) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=%#o", size, mode)); err != nil {
+		os.Remove(dir)
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	return dir, func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v (detaching it)", dir, err)
+			_ = unix.Unmount(dir, unix.MNT_DETACH)
+		}
+		os.Remove(dir)
+	}
 }
 
 // FreeBytes is the space left to unprivileged writers on path's file system.
