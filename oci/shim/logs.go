@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 )
 
 // maxLogLine is the longest CRI log line content; longer lines are split into
@@ -70,14 +71,20 @@ func openAppend(path string) (*os.File, error) {
 // A failing log disk (full, read-only, gone) must not stop the container:
 // like containerd's CRI logger, the batch is dropped and the output keeps
 // being drained, so the container never blocks on its stdout; kubelet sees a
-// gap. A write cut short (the disk filled mid-batch) is truncated back to
-// where it began, so the file holds only whole lines and the next batch that
-// fits does not continue a torn one. Writing resumes by itself once space is
-// freed, or on the file ReopenContainerLog opens.
+// gap. The file holds only whole lines: a write cut short (the disk filled
+// mid-batch) is truncated back to where it began, and while writes fail each
+// batch first reserves its space, so that it is written whole or not at all
+// and a reader never meets a torn line that a truncate is about to undo.
+// Writing resumes by itself once space is freed, or on the file
+// ReopenContainerLog opens.
 func (l *logFile) write(b []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
+		return
+	}
+	if l.dropped > 0 && !l.reserve(len(b)) {
+		l.dropped += int64(len(b))
 		return
 	}
 	n, err := l.f.Write(b)
@@ -99,6 +106,19 @@ func (l *logFile) write(b []byte) {
 		slog.Warn("container log write failed: dropping output until writes succeed", "path", l.path, "err", err)
 	}
 	l.dropped += int64(len(b))
+}
+
+// reserve allocates n bytes past the end of the file without changing its
+// size (FALLOC_FL_KEEP_SIZE), so that an append of n bytes cannot run out
+// of space. A file system without fallocate reserves nothing and says yes:
+// the write then finds out, as it would anyway.
+func (l *logFile) reserve(n int) bool {
+	fi, err := l.f.Stat()
+	if err != nil {
+		return false
+	}
+	err = unix.Fallocate(int(l.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, fi.Size(), int64(n))
+	return err == nil || errors.Is(err, unix.EOPNOTSUPP)
 }
 
 // reopen opens the path again and swaps the new file in: kubelet renamed the
