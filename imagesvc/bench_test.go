@@ -223,7 +223,7 @@ func manyLayerFiles(seed uint64, manySmall bool) []tent {
 // bench-compare's layers20 image, gzip and zstd: per-layer costs show here.
 func BenchmarkPullCold20(b *testing.B) {
 	requireRoot(b)
-	for _, c := range []compression.Compression{compression.GZip, compression.ZStd} {
+	for _, c := range []compression.Compression{compression.ZStd, compression.GZip} {
 		b.Run(string(c), func(b *testing.B) {
 			tr := newTestRegistry(b)
 			var layers []v1.Layer

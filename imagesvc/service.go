@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nodeagent/nodeagent/internal/fsutil"
 	"github.com/nodeagent/nodeagent/internal/store"
 )
 
@@ -97,10 +98,14 @@ func New(cfg Config, db Store) (*Service, error) {
 	if err := os.RemoveAll(s.layout.ingest); err != nil {
 		return nil, fmt.Errorf("clear interrupted pulls: %w", err)
 	}
-	for _, d := range []string{s.layout.blobs, s.layout.snaps, s.layout.ingest} {
+	for _, d := range []string{s.layout.blobs, s.layout.snaps} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
+	}
+	// Layers are unpacked in ingest/: spread them over the file system.
+	if err := fsutil.MakeTopDirs(0o700, s.layout.ingest); err != nil {
+		return nil, err
 	}
 	if err := s.load(); err != nil {
 		return nil, err

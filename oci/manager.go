@@ -17,6 +17,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/nodeagent/nodeagent/internal/faults"
+	"github.com/nodeagent/nodeagent/internal/fsutil"
 	"github.com/nodeagent/nodeagent/internal/store"
 	"github.com/nodeagent/nodeagent/internal/undo"
 	"github.com/nodeagent/nodeagent/oci/spec"
@@ -105,6 +106,9 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 		names:      map[string]string{},
 	}
 	m.shims = newShimSet(m)
+	if err := m.makeDirs(); err != nil {
+		return nil, err
+	}
 	if r, err := stats.NewReader(); err == nil {
 		m.reader = r
 		m.sampler = stats.NewSampler(r, o.StatsInterval, stats.WithDirInterval(o.WritableLayerInterval))
@@ -254,6 +258,20 @@ const shimCallTimeout = 2*time.Minute + 10*time.Second
 // caller has gone, because the shim carries them out regardless.
 func shimCallContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), shimCallTimeout)
+}
+
+// makeDirs creates the directories that hold one subdirectory per
+// container, pod or runtime state, spread over the file system (see fsutil).
+func (m *Manager) makeDirs() error {
+	l := Layout{m.opts.State}
+	if err := fsutil.MakeTopDirs(0o711, filepath.Join(m.opts.Root, "containers"), filepath.Join(m.opts.State, "infra")); err != nil {
+		return err
+	}
+	private := []string{filepath.Join(m.opts.State, "shims")}
+	for _, h := range m.opts.Handlers {
+		private = append(private, l.RuntimeRoot(h.Name))
+	}
+	return fsutil.MakeTopDirs(0o700, private...)
 }
 
 func (m *Manager) buildSpec(rec Record, req CreateRequest, rootfs string, handler Handler) (*spec.Result, error) {

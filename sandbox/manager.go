@@ -15,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/nodeagent/nodeagent/internal/faults"
+	"github.com/nodeagent/nodeagent/internal/fsutil"
 	"github.com/nodeagent/nodeagent/internal/nsutil"
 	"github.com/nodeagent/nodeagent/internal/podnet"
 	"github.com/nodeagent/nodeagent/internal/store"
@@ -83,6 +84,13 @@ func NewManager(ctx context.Context, db *store.DB, network Network, stateDir, bi
 		dirRoot:   filepath.Join(stateDir, "sandboxes"),
 		sandboxes: map[string]*Sandbox{},
 		names:     map[string]*reservation{},
+	}
+	// Every pod gets a directory in each: spread them (see fsutil).
+	if err := fsutil.MakeTopDirs(0o700, m.nsRoot); err != nil {
+		return nil, err
+	}
+	if err := fsutil.MakeTopDirs(0o711, m.dirRoot); err != nil {
+		return nil, err
 	}
 	if err := m.recover(ctx); err != nil {
 		return nil, err
