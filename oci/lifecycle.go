@@ -228,6 +228,9 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if m.names[key] == rec.ID {
 		delete(m.names, key)
 	}
+	if p := m.pending[key]; p != nil && p.id == rec.ID { // parked, never taken
+		delete(m.pending, key)
+	}
 	m.mu.Unlock()
 	m.events.Publish(Event{Type: EventDeleted, ContainerID: rec.ID, SandboxID: rec.SandboxID, At: now()})
 	return nil

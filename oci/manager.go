@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
 
 	"github.com/nodeagent/nodeagent/internal/faults"
 	"github.com/nodeagent/nodeagent/internal/fsutil"
@@ -70,7 +72,8 @@ type Manager struct {
 
 	mu         sync.RWMutex
 	containers map[string]*Container
-	names      map[string]string // name key -> container id
+	names      map[string]string         // name key -> container id
+	pending    map[string]*pendingCreate // name key -> create in flight or parked
 }
 
 // Image is what a container needs of its image.
@@ -104,6 +107,7 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 		events:     NewBus(),
 		containers: map[string]*Container{},
 		names:      map[string]string{},
+		pending:    map[string]*pendingCreate{},
 	}
 	m.shims = newShimSet(m)
 	if err := m.makeDirs(); err != nil {
@@ -152,8 +156,11 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error)
 	if err != nil {
 		return "", err
 	}
-	id := newID()
 	key := nameKey(req.Sandbox.ID, md)
+	if id, ok, err := m.takeParked(ctx, key); ok || err != nil {
+		return id, err
+	}
+	id := newID()
 	if err := m.reserve(key, id); err != nil {
 		return "", err
 	}
@@ -162,17 +169,111 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error)
 		Handler: handler.Name, State: StateCreated, CreatedAt: now(), Dir: filepath.Join(m.opts.Root, "containers", id),
 		LogPath: logPath, StopSignal: int(stopSig), Resources: req.Config.GetLinux().GetResources(), Creating: true,
 	}
-	c, err := m.create(ctx, rec, req, handler)
-	if err != nil {
-		m.release(key, id)
-		return "", err
+	p := &pendingCreate{id: id, done: make(chan struct{})}
+	m.mu.Lock()
+	m.pending[key] = p
+	m.mu.Unlock()
+	go m.finishCreate(ctx, key, p, rec, req, handler)
+	select {
+	case <-p.done:
+		return p.result()
+	case <-ctx.Done():
 	}
 	m.mu.Lock()
-	m.containers[id] = c
+	defer m.mu.Unlock()
+	select {
+	case <-p.done: // finished as the caller gave up: it still gets the answer
+		return p.result()
+	default:
+		p.abandoned = true
+		return "", ctx.Err()
+	}
+}
+
+// createTimeout bounds a create that goes on after its caller gave up.
+const createTimeout = 4 * time.Minute
+
+// pendingCreate is a container create in flight. One that finishes after its
+// caller gave up (kubelet's deadline) is parked: kubelet's retry of the same
+// name gets that container instead of "name in use", and the work is not
+// done twice (as CRI-O's resourcestore does).
+type pendingCreate struct {
+	id        string
+	done      chan struct{} // closed under m.mu once err is set
+	err       error
+	abandoned bool // the caller gave up; guarded by m.mu
+}
+
+func (p *pendingCreate) result() (string, error) {
+	if p.err != nil {
+		return "", p.err
+	}
+	return p.id, nil
+}
+
+// finishCreate creates the container detached from the caller's deadline,
+// registers it, and parks it if the caller has gone.
+func (m *Manager) finishCreate(ctx context.Context, key string, p *pendingCreate, rec Record, req CreateRequest, handler Handler) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
+	c, err := m.createRecovered(ctx, rec, req, handler)
+	m.mu.Lock()
+	p.err = err
+	if err == nil {
+		m.containers[rec.ID] = c
+	} else if m.names[key] == rec.ID {
+		delete(m.names, key)
+	}
+	if err != nil || !p.abandoned {
+		delete(m.pending, key)
+	}
+	close(p.done)
 	m.mu.Unlock()
+	if err != nil {
+		return
+	}
 	m.track(c.Record())
-	m.events.Publish(Event{Type: EventCreated, ContainerID: id, SandboxID: rec.SandboxID, At: now()})
-	return id, nil
+	m.events.Publish(Event{Type: EventCreated, ContainerID: rec.ID, SandboxID: rec.SandboxID, At: now()})
+	if p.abandoned {
+		klog.InfoS("Container created after its caller gave up: kept for the retry", "containerID", rec.ID, "name", key)
+	}
+}
+
+// createRecovered is create in a goroutine that outlives the RPC: a panic
+// must fail this create, not the daemon.
+func (m *Manager) createRecovered(ctx context.Context, rec Record, req CreateRequest, handler Handler) (c *Container, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("create container %s: panic: %v", rec.ID, r)
+			klog.ErrorS(err, "Container create panicked", "stack", string(debug.Stack()))
+		}
+	}()
+	return m.create(ctx, rec, req, handler)
+}
+
+// takeParked hands a retry the container that a create of the same name
+// whose caller gave up made (waiting for it if it still runs). ok is false
+// when there is none to take, or it failed: the caller then creates anew.
+func (m *Manager) takeParked(ctx context.Context, key string) (id string, ok bool, err error) {
+	m.mu.Lock()
+	p := m.pending[key]
+	abandoned := p != nil && p.abandoned
+	m.mu.Unlock()
+	if !abandoned { // none, or a create whose caller still waits: "name in use"
+		return "", false, nil
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return "", false, ctx.Err()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p.err != nil || m.pending[key] != p {
+		return "", false, nil
+	}
+	delete(m.pending, key)
+	return p.id, true, nil
 }
 
 func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, handler Handler) (c *Container, err error) {
@@ -236,7 +337,7 @@ func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, han
 	u.Push("runtime", func(ctx context.Context) error { return sh.Delete(ctx, rec.ID) })
 	faults.Point("container/after-shim-create")
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("container %s: the runtime created it after the caller gave up, so it is removed: %w", rec.ID, err)
+		return nil, fmt.Errorf("container %s: the runtime created it after the create timeout, so it is removed: %w", rec.ID, err)
 	}
 
 	rec.Pid, rec.UID, rec.GID, rec.AdditionalGIDs = pid, res.User.UID, res.User.GID, res.User.AdditionalGIDs
@@ -311,14 +412,6 @@ func (m *Manager) reserve(key, id string) error {
 	}
 	m.names[key] = id
 	return nil
-}
-
-func (m *Manager) release(key, id string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.names[key] == id {
-		delete(m.names, key)
-	}
 }
 
 func (m *Manager) save(r Record) error { return m.opts.DB.Put(bucket, r.ID, r) }

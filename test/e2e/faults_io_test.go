@@ -280,19 +280,21 @@ func TestFaultsRuntimeFails(t *testing.T) {
 			t.Errorf("CreateContainer past its deadline: %v, want DeadlineExceeded", err)
 		}
 		rt.Hang(t, "create", false) // runc create returns at last
-		// kubelet's retry gets the name once the late create is settled.
-		var id string
-		waitFor(t, func() bool {
-			id, err = e.tryCreate(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c3"}, Command: []string{"sleep", "3600"}})
-			if status.Code(err) == codes.AlreadyExists {
-				return false
-			}
-			if err != nil {
-				t.Fatalf("CreateContainer retry: %v", err)
-			}
-			return true
-		})
+		// kubelet's retry waits for the late create and gets its
+		// container: created before the retry was sent, not made anew.
+		retried := time.Now()
+		id, err := e.tryCreate(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c3"}, Command: []string{"sleep", "3600"}})
+		if err != nil {
+			t.Fatalf("CreateContainer retry: %v", err)
+		}
+		if st := e.status(t, id); time.Unix(0, st.CreatedAt).After(retried) {
+			t.Errorf("the retry made a new container (created %v, retry sent %v)", time.Unix(0, st.CreatedAt), retried)
+		}
 		checkOnly(t, id)
+		// The name is taken now: another create of it is refused.
+		if _, err := e.tryCreate(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c3"}, Command: []string{"sleep", "3600"}}); status.Code(err) != codes.AlreadyExists {
+			t.Errorf("second create of a taken name: %v, want AlreadyExists", err)
+		}
 		e.start(t, id)
 		removeContainer(t, d, id)
 		checkOnly(t)
