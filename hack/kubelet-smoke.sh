@@ -15,7 +15,10 @@
 #      static pod manifest directory, its own root directory and cgroup root,
 #      pointed at nodeagent's socket;
 #   4. writes a static pod (busybox, with a readiness probe) and waits until
-#      kubelet's read-only /pods endpoint reports it Ready;
+#      kubelet's read-only /pods endpoint reports it Ready, then until kubelet,
+#      taking stats from the runtime (PodAndContainerStatsFromCRI), serves the
+#      pod's cAdvisor-named metrics on /metrics/cadvisor and its usage on
+#      /stats/summary;
 #   5. deletes the manifest, waits until kubelet has stopped the pod, stops
 #      kubelet and nodeagent, and removes every pod, cgroup and file it made.
 #
@@ -204,6 +207,9 @@ authentication:
 authorization: {mode: AlwaysAllow}
 failSwapOn: false
 evictionHard: {}
+# Stats and /metrics/cadvisor from the runtime (CRI), not from cAdvisor.
+featureGates:
+  PodAndContainerStatsFromCRI: true
 EOF
 # kubelet wants its cgroup root to exist in every hierarchy; a v1 cpuset child
 # starts with no CPUs or memory nodes, so it gets its parent's.
@@ -259,6 +265,39 @@ done
 log "static pod default/smoke-nodeagent-smoke Ready after $(elapsed "${START}")s"
 curl -fsS "http://127.0.0.1:${KUBELET_READONLY_PORT}/pods" >"${WORK}/pods.json"
 crictl ps >&2
+
+# ------------------------------------------------------------------ stats
+# With PodAndContainerStatsFromCRI, kubelet's summary API and its
+# /metrics/cadvisor come from nodeagent's stats and pod-metrics RPCs.
+# cadvisor_ready: the container's cAdvisor-named working set, labelled as
+# cAdvisor labels it, is on kubelet's /metrics/cadvisor.
+cadvisor_ready() {
+	curl -fsS "http://127.0.0.1:${KUBELET_READONLY_PORT}/metrics/cadvisor" >"${WORK}/cadvisor.txt" 2>/dev/null &&
+		grep -E '^container_memory_working_set_bytes\{' "${WORK}/cadvisor.txt" |
+		grep 'container="web"' | grep 'namespace="default"' | grep -q 'pod="smoke-nodeagent-smoke"'
+}
+START="$(now_s)"
+until cadvisor_ready; do
+	(($(printf '%.0f' "$(elapsed "${START}")") < 60)) ||
+		die "kubelet's /metrics/cadvisor has no working set for container web (see ${WORK}/cadvisor.txt)"
+	sleep 2
+done
+for m in container_cpu_usage_seconds_total container_network_receive_bytes_total container_spec_memory_limit_bytes; do
+	grep -q "^${m}{" "${WORK}/cadvisor.txt" || die "kubelet's /metrics/cadvisor lacks ${m} (see ${WORK}/cadvisor.txt)"
+done
+log "kubelet serves nodeagent's pod metrics on /metrics/cadvisor ($(grep -c '^container_' "${WORK}/cadvisor.txt") series)"
+# summary_ready: the summary API has the container's working set from the CRI.
+summary_ready() {
+	curl -fsS "http://127.0.0.1:${KUBELET_READONLY_PORT}/stats/summary" >"${WORK}/summary.json" 2>/dev/null &&
+		tr -d ' \n' <"${WORK}/summary.json" | grep -qE '"name":"web","startTime":"[^"]*","cpu":\{[^}]*"usageCoreNanoSeconds":[0-9]+[^}]*\},"memory":\{[^}]*"workingSetBytes":[0-9]+'
+}
+START="$(now_s)"
+until summary_ready; do
+	(($(printf '%.0f' "$(elapsed "${START}")") < 60)) ||
+		die "kubelet's /stats/summary has no CPU and memory for container web (see ${WORK}/summary.json)"
+	sleep 2
+done
+log "kubelet's /stats/summary reports container web from nodeagent's stats"
 
 # ------------------------------------------------------------------ teardown
 rm -f "${WORK}/manifests/smoke.yaml"
