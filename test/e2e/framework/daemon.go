@@ -43,6 +43,8 @@ type Daemon struct {
 	done         chan struct{}
 	conn         *grpc.ClientConn
 	log          *syncBuffer
+	// started is the footprint once the last Start answered.
+	started daemonFootprint
 }
 
 // Options tune a daemon.
@@ -133,6 +135,9 @@ func NewDaemon(t testing.TB, o Options) *Daemon {
 	t.Cleanup(func() {
 		if d.cmd != nil {
 			d.RemoveAllPods(t)
+			if d.started.fds > 0 && d.conn != nil {
+				d.checkFootprint(t, d.started)
+			}
 			d.Stop(t)
 		}
 		if leaks := leakcheck.Leaks(before, leakcheck.Take(d.scope)); len(leaks) > 0 {
@@ -209,6 +214,10 @@ func (d *Daemon) Start(t testing.TB) {
 		_, err := d.Runtime.Version(ctx, &runtimeapi.VersionRequest{})
 		cancel()
 		if err == nil {
+			// The baseline of the end-of-test footprint check.
+			if d.started, err = d.footprint(t); err != nil {
+				t.Fatalf("daemon footprint at start: %v", err)
+			}
 			return
 		}
 		select {
