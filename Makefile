@@ -37,10 +37,11 @@ install-deps: ## Install machine packages, CNI plugins and runc >= 1.2 (idempote
 install-cri-tools: ## Build crictl, critest and ginkgo from cri-tools v1.36.0 (cached)
 	hack/install-cri-tools.sh
 
-lint: ## gofmt, go vet and shellcheck
+lint: ## gofmt, go vet, go.mod tidy and shellcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
 	@if command -v shellcheck >/dev/null; then shellcheck -x hack/*.sh .ci/run; else echo "lint: shellcheck not installed, skipped"; fi
 	hack/test-install.sh
 
