@@ -58,6 +58,15 @@ func (m *Manager) StartInfra(ctx context.Context, sandboxID, handler string, cfg
 	return pid, nil
 }
 
+// PrelaunchShim starts launching the pod's shim in the background while the
+// sandbox is still being set up, so that its first container does not wait
+// for it. StopInfra ends it again if the pod gets no container.
+func (m *Manager) PrelaunchShim(sandboxID, handler string) {
+	if h, err := m.Handler(handler); err == nil {
+		m.shims.prelaunch(sandboxID, h)
+	}
+}
+
 // StopInfra kills and deletes the pod's pause process, if any. A pod left
 // with no container needs no shim either, so it is ended too: a
 // RunPodSandbox undone after its infra started leaves no shim behind.

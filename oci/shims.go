@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"k8s.io/klog/v2"
 
 	"github.com/nodeagent/nodeagent/oci/shim"
 )
@@ -21,12 +22,16 @@ const shimDeathGrace = 2 * time.Second
 type shimSet struct {
 	m  *Manager
 	mu sync.Mutex
-	// by sandbox id; launched on the pod's first container.
+	// by sandbox id; launched before the pod's first container needs it.
 	shims map[string]*shim.Client
+	// launching holds a channel, closed when done, for each launch in
+	// flight: launches of different pods run at once, and whoever wants a
+	// pod's shim meanwhile waits for its launch instead of starting another.
+	launching map[string]chan struct{}
 }
 
 func newShimSet(m *Manager) *shimSet {
-	return &shimSet{m: m, shims: map[string]*shim.Client{}}
+	return &shimSet{m: m, shims: map[string]*shim.Client{}, launching: map[string]chan struct{}{}}
 }
 
 // shimDir is a pod's shim state dir.
@@ -34,13 +39,58 @@ func (s *shimSet) shimDir(sandboxID string) string {
 	return Layout{s.m.opts.State}.ShimDir(sandboxID)
 }
 
+// prelaunchTimeout bounds a launch nobody waits for yet.
+const prelaunchTimeout = time.Minute
+
 // get returns the pod's shim, launching it on first use.
 func (s *shimSet) get(ctx context.Context, sandboxID string, h Handler) (*shim.Client, error) {
+	for {
+		s.mu.Lock()
+		if c, ok := s.shims[sandboxID]; ok {
+			s.mu.Unlock()
+			return c, nil
+		}
+		if wait, ok := s.launching[sandboxID]; ok {
+			s.mu.Unlock()
+			if err := waitFor(ctx, wait); err != nil {
+				return nil, err
+			}
+			continue // launched, or failed: then launch it ourselves
+		}
+		done := s.claimLaunch(sandboxID)
+		s.mu.Unlock()
+		return s.launch(ctx, sandboxID, h, done)
+	}
+}
+
+// prelaunch starts launching the pod's shim in the background, so that the
+// pod's first container does not wait for it (RunPodSandbox still has its
+// network to set up meanwhile). A failure is left for get to meet again.
+func (s *shimSet) prelaunch(sandboxID string, h Handler) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c, ok := s.shims[sandboxID]; ok {
-		return c, nil
+	if _, ok := s.shims[sandboxID]; ok || s.launching[sandboxID] != nil {
+		return
 	}
+	done := s.claimLaunch(sandboxID)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), prelaunchTimeout)
+		defer cancel()
+		if _, err := s.launch(ctx, sandboxID, h, done); err != nil {
+			klog.InfoS("Shim prelaunch failed; the pod's first container launches it", "podSandboxID", sandboxID, "err", err)
+		}
+	}()
+}
+
+// claimLaunch marks a launch of the pod's shim in flight. Caller holds s.mu.
+func (s *shimSet) claimLaunch(sandboxID string) chan struct{} {
+	done := make(chan struct{})
+	s.launching[sandboxID] = done
+	return done
+}
+
+// launch runs a claimed launch and publishes its outcome.
+func (s *shimSet) launch(ctx context.Context, sandboxID string, h Handler, done chan struct{}) (*shim.Client, error) {
 	c, err := shim.Launch(ctx, shim.Options{
 		SandboxID:   sandboxID,
 		StateDir:    s.shimDir(sandboxID),
@@ -48,11 +98,24 @@ func (s *shimSet) get(ctx context.Context, sandboxID string, h Handler) (*shim.C
 		RuntimeRoot: s.m.runtimeRoot(h),
 		Binary:      s.m.opts.Binary,
 	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.launching, sandboxID)
+	close(done)
 	if err != nil {
 		return nil, err
 	}
 	s.adopt(sandboxID, c)
 	return c, nil
+}
+
+func waitFor(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // adopt starts following a shim's events. Caller holds s.mu.
@@ -92,19 +155,32 @@ func (s *shimSet) lookup(sandboxID string) (*shim.Client, error) {
 	return s.reconnect(context.Background(), sandboxID)
 }
 
-// reconnect finds a pod's shim after a daemon restart.
+// reconnect finds a pod's shim after a daemon restart, or once a launch in
+// flight is done.
 func (s *shimSet) reconnect(ctx context.Context, sandboxID string) (*shim.Client, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c, ok := s.shims[sandboxID]; ok {
+	for {
+		s.mu.Lock()
+		if c, ok := s.shims[sandboxID]; ok {
+			s.mu.Unlock()
+			return c, nil
+		}
+		if wait, ok := s.launching[sandboxID]; ok {
+			s.mu.Unlock()
+			if err := waitFor(ctx, wait); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		c, err := shim.Connect(ctx, s.shimDir(sandboxID))
+		if err == nil {
+			s.adopt(sandboxID, c)
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 		return c, nil
 	}
-	c, err := shim.Connect(ctx, s.shimDir(sandboxID))
-	if err != nil {
-		return nil, err
-	}
-	s.adopt(sandboxID, c)
-	return c, nil
 }
 
 // shutdown ends the pod's shim once its last container is gone.

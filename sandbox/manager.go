@@ -28,10 +28,14 @@ type Network interface {
 	Detach(ctx context.Context, network string, req podnet.Request) error
 }
 
-// Infra runs the pause process of a pod that shares one PID namespace; the
-// container manager (*oci.Manager) provides it.
+// Infra is the container manager's per-pod machinery: the pod's shim,
+// launched ahead of the first container, and the pause process of a pod
+// that shares one PID namespace. *oci.Manager provides it.
 type Infra interface {
+	PrelaunchShim(sandboxID, handler string)
 	StartInfra(ctx context.Context, sandboxID, handler string, cfg *runtimeapi.PodSandboxConfig, namespaces map[string]string) (int, error)
+	// StopInfra ends the pause process, and the shim of a pod without
+	// containers.
 	StopInfra(ctx context.Context, sandboxID string) error
 }
 
@@ -197,6 +201,11 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtimeapi.PodSand
 	}
 	u.Push("record", func(context.Context) error { return m.db.Delete(bucket, id) })
 	faults.Point("sandbox/after-record")
+	if m.Infra != nil {
+		// The shim starts while namespaces and network are set up.
+		m.Infra.PrelaunchShim(id, rec.RuntimeHandler)
+		u.Push("shim", func(ctx context.Context) error { return m.Infra.StopInfra(ctx, id) })
+	}
 
 	start := time.Now()
 	if err := m.createNamespaces(rec); err != nil {
