@@ -267,6 +267,18 @@ curl -fsS "http://127.0.0.1:${KUBELET_READONLY_PORT}/pods" >"${WORK}/pods.json"
 crictl ps >&2
 
 # ------------------------------------------------------------------ stats
+# wait_until SECONDS MESSAGE CMD...: runs CMD every 2 s until it succeeds;
+# dies with MESSAGE after SECONDS.
+wait_until() {
+	local limit=$1 message=$2 start
+	shift 2
+	start="$(now_s)"
+	until "$@"; do
+		(($(printf '%.0f' "$(elapsed "${start}")") < limit)) || die "${message}"
+		sleep 2
+	done
+}
+
 # With PodAndContainerStatsFromCRI, kubelet's summary API and its
 # /metrics/cadvisor come from nodeagent's stats and pod-metrics RPCs.
 # cadvisor_ready: the container's cAdvisor-named working set, labelled as
@@ -276,12 +288,7 @@ cadvisor_ready() {
 		grep -E '^container_memory_working_set_bytes\{' "${WORK}/cadvisor.txt" |
 		grep 'container="web"' | grep 'namespace="default"' | grep -q 'pod="smoke-nodeagent-smoke"'
 }
-START="$(now_s)"
-until cadvisor_ready; do
-	(($(printf '%.0f' "$(elapsed "${START}")") < 60)) ||
-		die "kubelet's /metrics/cadvisor has no working set for container web (see ${WORK}/cadvisor.txt)"
-	sleep 2
-done
+wait_until 60 "kubelet's /metrics/cadvisor has no working set for container web (see ${WORK}/cadvisor.txt)" cadvisor_ready
 for m in container_cpu_usage_seconds_total container_network_receive_bytes_total container_spec_memory_limit_bytes; do
 	grep -q "^${m}{" "${WORK}/cadvisor.txt" || die "kubelet's /metrics/cadvisor lacks ${m} (see ${WORK}/cadvisor.txt)"
 done
@@ -291,12 +298,7 @@ summary_ready() {
 	curl -fsS "http://127.0.0.1:${KUBELET_READONLY_PORT}/stats/summary" >"${WORK}/summary.json" 2>/dev/null &&
 		tr -d ' \n' <"${WORK}/summary.json" | grep -qE '"name":"web","startTime":"[^"]*","cpu":\{[^}]*"usageCoreNanoSeconds":[0-9]+[^}]*\},"memory":\{[^}]*"workingSetBytes":[0-9]+'
 }
-START="$(now_s)"
-until summary_ready; do
-	(($(printf '%.0f' "$(elapsed "${START}")") < 60)) ||
-		die "kubelet's /stats/summary has no CPU and memory for container web (see ${WORK}/summary.json)"
-	sleep 2
-done
+wait_until 60 "kubelet's /stats/summary has no CPU and memory for container web (see ${WORK}/summary.json)" summary_ready
 log "kubelet's /stats/summary reports container web from nodeagent's stats"
 
 # ------------------------------------------------------------------ teardown

@@ -44,22 +44,33 @@ const prelaunchTimeout = time.Minute
 
 // get returns the pod's shim, launching it on first use.
 func (s *shimSet) get(ctx context.Context, sandboxID string, h Handler) (*shim.Client, error) {
+	c, err := s.registeredOrLocked(ctx, sandboxID)
+	if c != nil || err != nil {
+		return c, err
+	}
+	done := s.claimLaunch(sandboxID)
+	s.mu.Unlock()
+	return s.launch(ctx, sandboxID, h, done)
+}
+
+// registeredOrLocked returns the pod's registered shim, waiting first for a
+// launch of it in flight. When there is neither, it returns nil with s.mu
+// held, for the caller to launch or connect without a race.
+func (s *shimSet) registeredOrLocked(ctx context.Context, sandboxID string) (*shim.Client, error) {
 	for {
 		s.mu.Lock()
 		if c, ok := s.shims[sandboxID]; ok {
 			s.mu.Unlock()
 			return c, nil
 		}
-		if wait, ok := s.launching[sandboxID]; ok {
-			s.mu.Unlock()
-			if err := waitFor(ctx, wait); err != nil {
-				return nil, err
-			}
-			continue // launched, or failed: then launch it ourselves
+		wait, ok := s.launching[sandboxID]
+		if !ok {
+			return nil, nil
 		}
-		done := s.claimLaunch(sandboxID)
 		s.mu.Unlock()
-		return s.launch(ctx, sandboxID, h, done)
+		if err := waitFor(ctx, wait); err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -158,29 +169,16 @@ func (s *shimSet) lookup(sandboxID string) (*shim.Client, error) {
 // reconnect finds a pod's shim after a daemon restart, or once a launch in
 // flight is done.
 func (s *shimSet) reconnect(ctx context.Context, sandboxID string) (*shim.Client, error) {
-	for {
-		s.mu.Lock()
-		if c, ok := s.shims[sandboxID]; ok {
-			s.mu.Unlock()
-			return c, nil
-		}
-		if wait, ok := s.launching[sandboxID]; ok {
-			s.mu.Unlock()
-			if err := waitFor(ctx, wait); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		c, err := shim.Connect(ctx, s.shimDir(sandboxID))
-		if err == nil {
-			s.adopt(sandboxID, c)
-		}
-		s.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
+	c, err := s.registeredOrLocked(ctx, sandboxID)
+	if c != nil || err != nil {
+		return c, err
 	}
+	defer s.mu.Unlock()
+	if c, err = shim.Connect(ctx, s.shimDir(sandboxID)); err != nil {
+		return nil, err
+	}
+	s.adopt(sandboxID, c)
+	return c, nil
 }
 
 // shutdown ends the pod's shim once its last container is gone.
