@@ -100,7 +100,13 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	}
 	faults.Point("container/after-start")
 	m.observe("runtime_start", start)
+	// The runtime made the init at start: learn its pid.
+	pid := rec.Pid
+	if st, err := sh.State(sctx, rec.ID); err == nil {
+		pid = st.Pid
+	}
 	_, err = c.update(m.save, func(r *Record) {
+		r.Pid = pid
 		// The exit may already have been recorded by the event loop.
 		if r.State == StateCreated {
 			r.State, r.StartedAt = StateRunning, now()
@@ -109,6 +115,7 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	m.track(c.Record()) // its cgroup exists now: sample it at once
 	m.events.Publish(Event{Type: EventStarted, ContainerID: rec.ID, SandboxID: rec.SandboxID, At: now()})
 	return nil
 }

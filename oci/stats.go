@@ -37,6 +37,13 @@ func (m *Manager) Usage(r Record) Usage {
 		return u
 	}
 	u.Sample, u.HasSample = m.sampler.Latest(r.ID)
+	if !u.HasSample && r.State == StateRunning && r.CgroupsPath != "" {
+		// Started since the sampler last passed (its cgroup appears
+		// at start): read it now rather than answer without usage.
+		if s, err := m.reader.Read(r.CgroupsPath); err == nil {
+			u.Sample, u.HasSample = s, true
+		}
+	}
 	u.NanoCores, u.HasNanoCores = m.sampler.NanoCores(r.ID)
 	u.WritableBytes, u.WritableInodes, u.HasWritable = m.sampler.DirUsage(r.ID)
 	return u

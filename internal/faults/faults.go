@@ -13,6 +13,7 @@ package faults
 
 import (
 	"os"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -20,21 +21,36 @@ import (
 // EnvVar names the point at which the process kills itself.
 const EnvVar = "NODEAGENT_FAULT"
 
-var armed = func() string {
+// armed is the point to act at, and delay what to do there: zero kills
+// the process, more makes the point that slow.
+var armed, delay = func() (string, time.Duration) {
 	v := os.Getenv(EnvVar)
-	if v != "" {
-		_ = os.Unsetenv(EnvVar)
+	if v == "" {
+		return "", 0
 	}
-	return v
+	_ = os.Unsetenv(EnvVar)
+	if name, d, ok := strings.Cut(v, "@"); ok {
+		if dur, err := time.ParseDuration(d); err == nil && dur > 0 {
+			return name, dur
+		}
+	}
+	return v, 0
 }()
 
 // Point kills the process with SIGKILL if it was started with
 // NODEAGENT_FAULT=name. Names are "<area>/<moment>", e.g.
-// "sandbox/after-namespaces".
+// "sandbox/after-namespaces". NODEAGENT_FAULT=name@duration (e.g.
+// "container/after-rootfs@3s") makes the point wait that long instead: a
+// slow step on cue, for the tests of work that outlives its caller.
 func Point(name string) {
-	if armed != "" && armed == name {
-		kill()
+	if armed == "" || armed != name {
+		return
 	}
+	if delay > 0 {
+		time.Sleep(delay)
+		return
+	}
+	kill()
 }
 
 func kill() {

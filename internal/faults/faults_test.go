@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestPointKills re-runs this test binary with the variable set: the armed
@@ -34,4 +35,22 @@ func TestPointKills(t *testing.T) {
 
 func TestPointUnarmed(t *testing.T) {
 	Point("test/point") // armed is empty in the test process: returns
+}
+
+// TestPointDelays: name@duration makes the point slow instead of fatal.
+func TestPointDelays(t *testing.T) {
+	if os.Getenv("FAULTS_CHILD") == "1" {
+		start := time.Now()
+		Point("other/point")
+		Point("test/point")
+		if time.Since(start) < 200*time.Millisecond {
+			os.Exit(4) // did not wait
+		}
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPointDelays$")
+	cmd.Env = append(os.Environ(), "FAULTS_CHILD=1", EnvVar+"=test/point@200ms")
+	if err := cmd.Run(); err != nil {
+		t.Errorf("child: %v, want a clean exit after the delay", err)
+	}
 }

@@ -24,13 +24,21 @@ const ioGrace = 2 * time.Second
 // container is one container of the pod. Its status changes only under mu,
 // and is published to the event hub under mu so that the latest event is the
 // latest state.
+//
+// Create only registers it: the runtime creates it (runc create, whose
+// `runc init` would wait in the container until started) at Start, as
+// containerd does, so that a created container costs no process.
 type container struct {
 	mu      sync.Mutex
 	st      State
 	created bool
-	io      *stdio
-	logs    *logFile
-	oom     *oomCounter
+	// req is what Create was asked; launched is set once the runtime has
+	// the container (at Start), with io, oom and the exit watch.
+	req      CreateRequest
+	launched bool
+	io       *stdio
+	logs     *logFile
+	oom      *oomCounter
 	// As created: attach must match tty, and stdin decides what an
 	// attached client's input is written to.
 	tty, stdin, stdinOnce bool
@@ -54,16 +62,30 @@ func (c *container) isCreated() bool {
 	return c.created
 }
 
-// create runs the runtime's create for a reserved container; on failure it
-// leaves nothing behind but the reservation, which the caller releases.
-func (s *shim) create(ctx context.Context, c *container, req CreateRequest) error {
+// create registers a reserved container: its log opened (a bad log path
+// fails here), its request kept for Start. The runtime is not called yet.
+func (s *shim) create(_ context.Context, c *container, req CreateRequest) error {
 	logs, err := openLog(req.LogPath)
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.st = State{ID: req.ID, Status: StatusCreated, CreatedAt: time.Now()}
+	c.created, c.req, c.logs = true, req, logs
+	c.tty, c.stdin, c.stdinOnce = req.Tty, req.Stdin, req.StdinOnce
+	s.events.publish(c.st)
+	return nil
+}
+
+// launch has the runtime create the container (its init waiting to be
+// started), with the stdio and exit watch of its init. On failure it leaves
+// nothing of the runtime's behind, and the container registered: a later
+// Start tries again. Caller holds c.mu.
+func (s *shim) launch(ctx context.Context, c *container) error {
+	req := c.req
 	io, err := s.newStdio(req)
 	if err != nil {
-		logs.close()
 		return err
 	}
 	opts := runtime.CreateOpts{PidFile: s.pidFile(req.ID), ConsoleSocket: io.socketPath,
@@ -76,18 +98,13 @@ func (s *shim) create(ctx context.Context, c *container, req CreateRequest) erro
 	}
 	if err != nil {
 		io.close()
-		logs.close()
 		s.undoCreate(req.ID)
 		return err
 	}
 	exit := s.reaper.Subscribe(pid, gen)
-	io.copyTo(logs)
-	c.mu.Lock()
-	c.st = State{ID: req.ID, Pid: pid, Status: StatusCreated, CreatedAt: time.Now()}
-	c.created, c.io, c.logs, c.oom = true, io, logs, newOOMCounter(pid)
-	c.tty, c.stdin, c.stdinOnce = req.Tty, req.Stdin, req.StdinOnce
-	s.events.publish(c.st)
-	c.mu.Unlock()
+	io.copyTo(c.logs)
+	c.st.Pid = pid
+	c.launched, c.io, c.oom = true, io, newOOMCounter(pid)
 	go s.waitExit(c, exit)
 	return nil
 }
@@ -110,8 +127,9 @@ func (s *shim) undoCreate(id string) {
 	os.Remove(s.pidFile(id))
 }
 
-// start starts a created container. StartedAt is set before the runtime
-// runs, so that an init that exits at once still has it in its exit record.
+// start has the runtime create the container, then start it. StartedAt is
+// set before the runtime runs, so that an init that exits at once still has
+// it in its exit record.
 func (s *shim) start(ctx context.Context, id string) error {
 	c, err := s.lookup(id)
 	if err != nil {
@@ -121,6 +139,12 @@ func (s *shim) start(ctx context.Context, id string) error {
 	if c.st.Status != StatusCreated {
 		c.mu.Unlock()
 		return fmt.Errorf("container %s is %s: %w", id, c.st.Status, errdefs.ErrFailedPrecondition)
+	}
+	if !c.launched {
+		if err := s.launch(ctx, c); err != nil {
+			c.mu.Unlock()
+			return err
+		}
 	}
 	c.st.StartedAt = time.Now()
 	c.mu.Unlock()
@@ -169,6 +193,9 @@ func (s *shim) kill(ctx context.Context, id string, sig syscall.Signal, all bool
 	if c.state().Status == StatusStopped {
 		return nil
 	}
+	if c.stopUnlaunched(s, sig) {
+		return nil
+	}
 	err = s.rt.Kill(ctx, id, sig, all)
 	if errdefs.IsFailedPrecondition(err) || errdefs.IsNotFound(err) {
 		return nil // the init exited meanwhile
@@ -186,8 +213,11 @@ func (s *shim) delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.rt.Delete(ctx, id); err != nil {
-		return err
+	c.stopUnlaunched(s, syscall.SIGKILL)
+	if c.isLaunched() {
+		if err := s.rt.Delete(ctx, id); err != nil {
+			return err
+		}
 	}
 	// The runtime killed the init; its exit is ours to reap and record.
 	select {
@@ -195,7 +225,9 @@ func (s *shim) delete(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("delete %s: waiting for the exit: %w", id, ctx.Err())
 	}
-	c.io.close()
+	if c.io != nil {
+		c.io.close()
+	}
 	c.logs.close()
 	for _, p := range []string{s.pidFile(id), exitRecordPath(s.stateDir, id)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -213,4 +245,35 @@ func (s *shim) reopenLog(id string) error {
 		return err
 	}
 	return c.logs.reopen()
+}
+
+func (c *container) isLaunched() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.launched
+}
+
+// stopUnlaunched ends a container the runtime never had: a SIGKILL (or any
+// signal that would end its init) records it exited as a killed init would
+// be, 128+signal, with nothing to reap. It reports whether c was such a
+// container.
+func (c *container) stopUnlaunched(s *shim, sig syscall.Signal) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.launched {
+		return false
+	}
+	if c.st.Status == StatusStopped {
+		return true
+	}
+	c.st.Status = StatusStopped
+	c.st.ExitCode = 128 + int32(sig)
+	c.st.ExitedAt = time.Now()
+	c.st.Reason = exitReason(c.st.ExitCode, false)
+	if err := writeExitRecord(s.stateDir, c.st); err != nil {
+		slog.Error("exit record", "id", c.st.ID, "err", err)
+	}
+	s.events.publish(c.st)
+	close(c.exited)
+	return true
 }

@@ -186,16 +186,28 @@ func TestCreateErrors(t *testing.T) {
 	if !errdefs.IsInvalidArgument(err) {
 		t.Errorf("missing log dir: got %v, want InvalidArgument", err)
 	}
-	_, err = c.Create(ctx(t), shim.CreateRequest{ID: "bad", Bundle: filepath.Join(e.dir, "no-bundle")})
+	// The runtime meets the bundle at Start (Create only registers):
+	// its message comes back there, and the container stays CREATED,
+	// removable, with nothing of the runtime's left.
+	if _, err = c.Create(ctx(t), shim.CreateRequest{ID: "bad", Bundle: filepath.Join(e.dir, "no-bundle")}); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	err = c.Start(ctx(t), "bad")
 	if err == nil || !strings.Contains(err.Error(), "no-bundle: no such file") {
 		t.Errorf("missing bundle: got %v, want the runtime's message", err)
+	}
+	if st, err := c.State(ctx(t), "bad"); err != nil || st.Status != shim.StatusCreated || st.Pid != 0 {
+		t.Errorf("State after a failed start: %+v %v, want CREATED without a pid", st, err)
+	}
+	if err := c.Delete(ctx(t), "bad"); err != nil {
+		t.Errorf("Delete after a failed start: %v", err)
 	}
 	e.run(c, "dup", []string{"sleep", "1000"})
 	if _, err := c.Create(ctx(t), shim.CreateRequest{ID: "dup", Bundle: bundle}); !errdefs.IsAlreadyExists(err) {
 		t.Errorf("duplicate id: got %v, want AlreadyExists", err)
 	}
 	if _, err := c.State(ctx(t), "bad"); !errdefs.IsNotFound(err) {
-		t.Errorf("State of a failed create: got %v, want NotFound", err)
+		t.Errorf("State of a deleted container: got %v, want NotFound", err)
 	}
 	if err := c.Delete(ctx(t), "never-was"); err != nil {
 		t.Errorf("Delete of an unknown id: %v", err)
@@ -272,5 +284,45 @@ func TestShutdown(t *testing.T) {
 	}
 	if _, ok := <-c.Events(); ok {
 		t.Error("events still open after Shutdown")
+	}
+}
+
+// TestCreatedCostsNoProcess: Create only registers; the runtime has the
+// container from Start on. A created container is stopped and deleted with
+// no runtime call, as a killed init would be reported.
+func TestCreatedCostsNoProcess(t *testing.T) {
+	e := newEnv(t)
+	c := e.launch()
+	bundle, _ := e.bundle("idle", []string{"sleep", "1000"})
+	if _, err := c.Create(ctx(t), shimCreate("idle", bundle, e.logDir)); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.State(ctx(t), "idle"); err != nil || st.Status != shim.StatusCreated || st.Pid != 0 {
+		t.Fatalf("created: %+v %v", st, err)
+	}
+	if entries, _ := os.ReadDir(e.runtimeRoot); len(entries) != 0 {
+		t.Errorf("the runtime has state for a created container: %v", entries)
+	}
+	if err := c.Kill(ctx(t), "idle", syscall.SIGKILL, true); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if st, err := c.State(ctx(t), "idle"); err != nil || st.Status != shim.StatusStopped || st.ExitCode != 137 {
+		t.Errorf("killed before start: %+v %v, want STOPPED 137", st, err)
+	}
+	if err := c.Start(ctx(t), "idle"); !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("Start of a stopped container: %v", err)
+	}
+	if err := c.Delete(ctx(t), "idle"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	// Created and deleted at once, never stopped.
+	if _, err := c.Create(ctx(t), shimCreate("brief", bundle, e.logDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx(t), "brief"); err != nil {
+		t.Fatalf("Delete of a created container: %v", err)
+	}
+	if err := c.Shutdown(ctx(t)); err != nil {
+		t.Errorf("Shutdown with no container left: %v", err)
 	}
 }

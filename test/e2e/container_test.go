@@ -362,6 +362,21 @@ func TestUpdateContainerResources(t *testing.T) {
 	if status.Code(err) != codes.NotFound {
 		t.Errorf("update of unknown container: %v", err)
 	}
+	// A created container gets the new limits when it starts (the runtime
+	// creates it then, from its bundle).
+	created := e.create(t, "resize-before-start", "sleep", "3600")
+	res = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 48 << 20, CpuShares: 256}
+	if _, err := e.d.Runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: created, Linux: res}); err != nil {
+		t.Fatalf("update of a created container: %v", err)
+	}
+	e.start(t, created)
+	out = e.exec(t, created, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/cpu/cpu.shares")
+	if got := strings.Fields(string(out.Stdout)); len(got) != 2 || got[0] != "50331648" || got[1] != "256" {
+		t.Errorf("cgroup of a container updated before its start: %q", out.Stdout)
+	}
+	if e.status(t, created).GetResources().GetLinux().GetMemoryLimitInBytes() != 48<<20 {
+		t.Errorf("ContainerStatus.resources of a container updated before its start = %v", e.status(t, created).GetResources())
+	}
 	stopRemovePod(t, e.d, e.podID)
 }
 

@@ -15,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	crierrors "k8s.io/cri-api/pkg/errors"
 
+	"github.com/nodeagent/nodeagent/internal/faults"
 	"github.com/nodeagent/nodeagent/oci"
 	"github.com/nodeagent/nodeagent/test/e2e/framework"
 )
@@ -202,9 +203,13 @@ func TestFaultsRuntimeFails(t *testing.T) {
 			t.Errorf("containers = %v, want %v", got, ids)
 		}
 		// The pod shares one PID namespace (the CRI default): its infra
-		// process is a runtime container named by the sandbox id.
-		if got := runtimeState(); !slices.Equal(got, sortedWith(ids, e.podID)) {
-			t.Errorf("runtime state = %v, want %v", got, sortedWith(ids, e.podID))
+		// process is a runtime container named by the sandbox id. A
+		// container the runtime has not been asked to create yet (never
+		// started) has no state there.
+		for _, n := range runtimeState() {
+			if !slices.Contains(sortedWith(ids, e.podID), n) {
+				t.Errorf("runtime state %s is not a listed container or the infra (%v)", n, runtimeState())
+			}
 		}
 		if got := dirNames(t, filepath.Join(d.Root, "containers")); !slices.Equal(got, ids) {
 			t.Errorf("bundles = %v, want %v", got, ids)
@@ -219,12 +224,20 @@ func TestFaultsRuntimeFails(t *testing.T) {
 		checkOnly(t)
 	}
 
+	// The runtime creates the container at StartContainer (CreateContainer
+	// only prepares it, as in containerd): its create failing shows there.
 	t.Run("create fails", func(t *testing.T) {
+		id := e.create(t, "c1", "sleep", "3600")
 		rt.Fail(t, "create", true)
-		_, err := e.tryCreate(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c1"}, Command: []string{"sleep", "3600"}})
-		wantClearError(t, "CreateContainer", err, codes.Internal, framework.InjectedFailure("create"))
-		checkOnly(t)
+		_, err := d.Runtime.StartContainer(framework.Ctx(t), &runtimeapi.StartContainerRequest{ContainerId: id})
+		wantClearError(t, "StartContainer", err, codes.Internal, framework.InjectedFailure("create"))
 		rt.Fail(t, "create", false)
+		if st := e.status(t, id); st.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+			t.Errorf("after the runtime failed to create it: %v, want CREATED", st.State)
+		}
+		checkOnly(t, id)
+		removeContainer(t, d, id)
+		checkOnly(t)
 		works(t, "c1")
 	})
 
@@ -269,33 +282,17 @@ func TestFaultsRuntimeFails(t *testing.T) {
 		stopRemovePod(t, d, id)
 	})
 
-	t.Run("create outlives its caller", func(t *testing.T) {
+	t.Run("runtime create outlives its caller", func(t *testing.T) {
+		id := e.create(t, "c3", "sleep", "3600")
 		rt.Hang(t, "create", true)
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := d.Runtime.CreateContainer(cctx, &runtimeapi.CreateContainerRequest{PodSandboxId: e.podID, SandboxConfig: pod,
-			Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c3"}, Command: []string{"sleep", "3600"},
-				Image: &runtimeapi.ImageSpec{Image: busybox}, LogPath: "c3.log"}})
+		_, err := d.Runtime.StartContainer(sctx, &runtimeapi.StartContainerRequest{ContainerId: id})
 		if status.Code(err) != codes.DeadlineExceeded {
-			t.Errorf("CreateContainer past its deadline: %v, want DeadlineExceeded", err)
+			t.Errorf("StartContainer past its deadline: %v, want DeadlineExceeded", err)
 		}
 		rt.Hang(t, "create", false) // runc create returns at last
-		// kubelet's retry waits for the late create and gets its
-		// container: created before the retry was sent, not made anew.
-		retried := time.Now()
-		id, err := e.tryCreate(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c3"}, Command: []string{"sleep", "3600"}})
-		if err != nil {
-			t.Fatalf("CreateContainer retry: %v", err)
-		}
-		if st := e.status(t, id); time.Unix(0, st.CreatedAt).After(retried) {
-			t.Errorf("the retry made a new container (created %v, retry sent %v)", time.Unix(0, st.CreatedAt), retried)
-		}
-		checkOnly(t, id)
-		// The name is taken now: another create of it is refused.
-		if _, err := e.tryCreate(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c3"}, Command: []string{"sleep", "3600"}}); status.Code(err) != codes.AlreadyExists {
-			t.Errorf("second create of a taken name: %v, want AlreadyExists", err)
-		}
-		e.start(t, id)
+		waitFor(t, func() bool { return e.status(t, id).State == runtimeapi.ContainerState_CONTAINER_RUNNING })
 		removeContainer(t, d, id)
 		checkOnly(t)
 	})
@@ -327,4 +324,45 @@ func sortedWith(ids []string, more ...string) []string {
 	out := append(slices.Clone(ids), more...)
 	slices.Sort(out)
 	return out
+}
+
+// TestFaultsCreateOutlivesCaller: a CreateContainer slower than kubelet's
+// deadline (a 3 s step on cue) finishes anyway, and kubelet's retry of the
+// same name gets that container, made before the retry was sent, instead of
+// a second one; the name is then taken.
+func TestFaultsCreateOutlivesCaller(t *testing.T) {
+	e := newPodEnv(t)
+	d := e.d
+	d.Stop(t)
+	d.SetEnv(faults.EnvVar + "=container/after-rootfs@3s")
+	d.Start(t)
+	cfg := func() *runtimeapi.ContainerConfig {
+		return &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "slow"}, Command: []string{"sleep", "3600"}}
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := d.Runtime.CreateContainer(cctx, &runtimeapi.CreateContainerRequest{PodSandboxId: e.podID, SandboxConfig: e.pod,
+		Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "slow"}, Command: []string{"sleep", "3600"},
+			Image: &runtimeapi.ImageSpec{Image: busybox}, LogPath: "slow.log"}})
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("CreateContainer past its deadline: %v, want DeadlineExceeded", err)
+	}
+	retried := time.Now()
+	id, err := e.tryCreate(t, cfg())
+	if err != nil {
+		t.Fatalf("CreateContainer retry: %v", err)
+	}
+	if st := e.status(t, id); time.Unix(0, st.CreatedAt).After(retried) {
+		t.Errorf("the retry made a new container (created %v, retry sent %v)", time.Unix(0, st.CreatedAt), retried)
+	}
+	if ids := containerIDs(t, d); !slices.Equal(ids, []string{id}) {
+		t.Errorf("containers = %v, want only %s", ids, id)
+	}
+	if _, err := e.tryCreate(t, cfg()); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("another create of the taken name: %v, want AlreadyExists", err)
+	}
+	e.start(t, id)
+	removeContainer(t, d, id)
+	d.SetEnv()
+	stopRemovePod(t, d, e.podID)
 }
