@@ -12,7 +12,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/nodeagent/nodeagent/oci/shim"
 	"github.com/nodeagent/nodeagent/oci/spec"
 )
 
@@ -48,15 +47,10 @@ func (m *Manager) StartInfra(ctx context.Context, sandboxID, handler string, cfg
 	if err != nil {
 		return 0, err
 	}
-	_, err = sh.Create(ctx, shimCreateInfra(sb.ID, dir))
-	if err == nil {
-		err = sh.Start(ctx, sb.ID)
-	}
 	var pid int
-	if err == nil { // the runtime made the init at start
-		var st shim.State
-		st, err = sh.State(ctx, sb.ID)
-		pid = st.Pid
+	_, err = sh.Create(ctx, shimCreateInfra(sb.ID, dir))
+	if err == nil { // the runtime makes the init at start
+		pid, err = sh.Start(ctx, sb.ID)
 	}
 	if err != nil {
 		_ = m.StopInfra(ctx, sb.ID)

@@ -95,16 +95,12 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	// the container runs.
 	sctx, cancel := shimCallContext(ctx)
 	defer cancel()
-	if err := sh.Start(sctx, rec.ID); err != nil {
+	pid, err := sh.Start(sctx, rec.ID)
+	if err != nil {
 		return err
 	}
 	faults.Point("container/after-start")
 	m.observe("runtime_start", start)
-	// The runtime made the init at start: learn its pid.
-	pid := rec.Pid
-	if st, err := sh.State(sctx, rec.ID); err == nil {
-		pid = st.Pid
-	}
 	_, err = c.update(m.save, func(r *Record) {
 		r.Pid = pid
 		// The exit may already have been recorded by the event loop.
@@ -115,7 +111,6 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	m.track(c.Record()) // its cgroup exists now: sample it at once
 	m.events.Publish(Event{Type: EventStarted, ContainerID: rec.ID, SandboxID: rec.SandboxID, At: now()})
 	return nil
 }

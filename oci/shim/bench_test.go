@@ -72,7 +72,7 @@ func BenchmarkCreateStart(b *testing.B) {
 			if _, err := c.Create(ctx(b), shimCreate(id, bundle, e.logDir)); err != nil {
 				b.Fatal(err)
 			}
-			if err := c.Start(ctx(b), id); err != nil {
+			if _, err := c.Start(ctx(b), id); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -109,9 +109,12 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (int, error) {
 	return reply.Pid, err
 }
 
-// Start starts a created container.
-func (c *Client) Start(ctx context.Context, id string) error {
-	return c.call(ctx, "Start", proto.IDRequest{ID: id}, &proto.Empty{})
+// Start has the runtime create the container and start it, and returns the
+// pid of its init.
+func (c *Client) Start(ctx context.Context, id string) (int, error) {
+	var reply proto.StartReply
+	err := c.call(ctx, "Start", proto.IDRequest{ID: id}, &reply)
+	return reply.Pid, err
 }
 
 // Kill signals the container's init, or all its processes. Signalling a

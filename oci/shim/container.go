@@ -130,37 +130,38 @@ func (s *shim) undoCreate(id string) {
 // start has the runtime create the container, then start it. StartedAt is
 // set before the runtime runs, so that an init that exits at once still has
 // it in its exit record.
-func (s *shim) start(ctx context.Context, id string) error {
+func (s *shim) start(ctx context.Context, id string) (int, error) {
 	c, err := s.lookup(id)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	c.mu.Lock()
 	if c.st.Status != StatusCreated {
 		c.mu.Unlock()
-		return fmt.Errorf("container %s is %s: %w", id, c.st.Status, errdefs.ErrFailedPrecondition)
+		return 0, fmt.Errorf("container %s is %s: %w", id, c.st.Status, errdefs.ErrFailedPrecondition)
 	}
 	if !c.launched {
 		if err := s.launch(ctx, c); err != nil {
 			c.mu.Unlock()
-			return err
+			return 0, err
 		}
 	}
 	c.st.StartedAt = time.Now()
+	pid := c.st.Pid
 	c.mu.Unlock()
 	err = s.rt.Start(ctx, id)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.st.Status != StatusCreated {
-		return nil // exited already; the exit event tells
+		return pid, nil // exited already; the exit event tells
 	}
 	if err != nil {
 		c.st.StartedAt = time.Time{}
-		return err
+		return 0, err
 	}
 	c.st.Status = StatusRunning
 	s.events.publish(c.st)
-	return nil
+	return pid, nil
 }
 
 // waitExit records the init's exit: output drained, reason found, record on

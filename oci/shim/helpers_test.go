@@ -281,7 +281,7 @@ func (e *env) run(c *shim.Client, id string, args []string, opts ...specOpt) str
 	if _, err := c.Create(ctx(e.t), req); err != nil {
 		e.t.Fatalf("Create %s: %v", id, err)
 	}
-	if err := c.Start(ctx(e.t), id); err != nil {
+	if _, err := c.Start(ctx(e.t), id); err != nil {
 		e.t.Fatalf("Start %s: %v", id, err)
 	}
 	return logPath

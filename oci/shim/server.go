@@ -76,10 +76,12 @@ func (v *service) Create(req proto.CreateRequest, reply *proto.CreateReply) erro
 }
 
 // Start starts a created container.
-func (v *service) Start(req proto.IDRequest, _ *proto.Empty) error {
+func (v *service) Start(req proto.IDRequest, reply *proto.StartReply) error {
 	ctx, cancel := opContext()
 	defer cancel()
-	return proto.EncodeError(v.s.start(ctx, req.ID))
+	pid, err := v.s.start(ctx, req.ID)
+	reply.Pid = pid
+	return proto.EncodeError(err)
 }
 
 // Kill signals a container.

@@ -192,7 +192,7 @@ func TestCreateErrors(t *testing.T) {
 	if _, err = c.Create(ctx(t), shim.CreateRequest{ID: "bad", Bundle: filepath.Join(e.dir, "no-bundle")}); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	err = c.Start(ctx(t), "bad")
+	_, err = c.Start(ctx(t), "bad")
 	if err == nil || !strings.Contains(err.Error(), "no-bundle: no such file") {
 		t.Errorf("missing bundle: got %v, want the runtime's message", err)
 	}
@@ -309,7 +309,7 @@ func TestCreatedCostsNoProcess(t *testing.T) {
 	if st, err := c.State(ctx(t), "idle"); err != nil || st.Status != shim.StatusStopped || st.ExitCode != 137 {
 		t.Errorf("killed before start: %+v %v, want STOPPED 137", st, err)
 	}
-	if err := c.Start(ctx(t), "idle"); !errdefs.IsFailedPrecondition(err) {
+	if _, err := c.Start(ctx(t), "idle"); !errdefs.IsFailedPrecondition(err) {
 		t.Errorf("Start of a stopped container: %v", err)
 	}
 	if err := c.Delete(ctx(t), "idle"); err != nil {

@@ -73,6 +73,7 @@ type (
 	IDRequest   struct{ ID string }
 	Empty       struct{}
 	CreateReply struct{ Pid int }
+	StartReply  struct{ Pid int }
 	KillRequest struct {
 		ID     string
 		Signal int
