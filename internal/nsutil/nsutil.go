@@ -121,11 +121,18 @@ func PinFrom(pid int, dir string, types []Type) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create namespace dir: %w", err)
 	}
+	// On failure only the pins made here go: dir may already hold the
+	// pod's other namespaces, which its CNI DEL still needs.
+	var made []string
 	for _, t := range types {
-		if err := bindNamespace(fmt.Sprintf("/proc/%d/ns/%s", pid, t), filepath.Join(dir, string(t))); err != nil {
-			_ = Unpin(dir)
+		dst := filepath.Join(dir, string(t))
+		if err := bindNamespace(fmt.Sprintf("/proc/%d/ns/%s", pid, t), dst); err != nil {
+			for _, p := range append(made, dst) {
+				_ = unpinOne(p)
+			}
 			return err
 		}
+		made = append(made, dst)
 	}
 	return nil
 }
@@ -154,21 +161,26 @@ func Unpin(dir string) error {
 	}
 	var errs []error
 	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		// Detach: a process may still hold the namespace open; the pin
-		// itself must go regardless.
-		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("unmount pin %s: %w", p, err))
-			continue
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+		errs = append(errs, unpinOne(filepath.Join(dir, e.Name())))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// unpinOne unmounts and removes one pin; a plain file (a pin never
+// mounted) or none is fine.
+func unpinOne(p string) error {
+	// Detach: a process may still hold the namespace open; the pin itself
+	// must go regardless.
+	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount pin %s: %w", p, err)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
