@@ -127,7 +127,7 @@ func PinFrom(pid int, dir string, types []Type) error {
 	for _, t := range types {
 		dst := filepath.Join(dir, string(t))
 		if err := bindNamespace(fmt.Sprintf("/proc/%d/ns/%s", pid, t), dst); err != nil {
-			for _, p := range append(made, dst) {
+			for _, p := range made {
 				_ = unpinOne(p)
 			}
 			return err
@@ -144,6 +144,7 @@ func bindNamespace(src, dst string) error {
 	}
 	f.Close()
 	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		os.Remove(dst) // ours (O_EXCL), and not a pin
 		return fmt.Errorf("pin %s at %s: %w", src, dst, err)
 	}
 	return nil

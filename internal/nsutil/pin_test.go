@@ -29,6 +29,13 @@ func TestPinFromFailureKeepsOtherPins(t *testing.T) {
 			t.Errorf("%s pin left by the failed PinFrom: %v", typ, err)
 		}
 	}
+	// Pinning a namespace already pinned fails and leaves that pin alone.
+	if err := PinFrom(os.Getpid(), dir, []Type{Net}); err == nil {
+		t.Error("pinning over an existing pin succeeded")
+	}
+	if !IsPinned(filepath.Join(dir, string(Net))) {
+		t.Error("a failed pin over an existing one removed it")
+	}
 	if err := Unpin(dir); err != nil {
 		t.Fatal(err)
 	}
