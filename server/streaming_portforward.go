@@ -37,10 +37,33 @@ func (r streamRuntime) PortForward(ctx context.Context, sandboxID, _ string, por
 	}
 	conn, err := dialPod(ctx, rec.NetNS, port)
 	if err != nil {
+		awaitClient(stream, clientGrace)
 		return fmt.Errorf("pod sandbox %s: %w", rec.ID, err)
 	}
 	defer conn.Close()
 	return forward(conn, stream)
+}
+
+// clientGrace bounds the wait of awaitClient.
+const clientGrace = time.Second
+
+// awaitClient waits until the client has its data stream: it sent its first
+// bytes or closed the stream, or grace passed. cri-streaming writes a failed
+// forward's error, then resets the streams at once; a client still waiting
+// for the reply to its data stream then sees "Stream reset" instead of the
+// error (a refused port failed that way under load). What the client sent
+// is dropped: the forward failed.
+func awaitClient(stream io.Reader, grace time.Duration) {
+	read := make(chan struct{})
+	go func() {
+		var b [1]byte
+		_, _ = stream.Read(b[:]) // ends at the latest when the stream is reset
+		close(read)
+	}()
+	select {
+	case <-read:
+	case <-time.After(grace):
+	}
 }
 
 // dialPod connects to localhost:port in the network namespace at netnsPath

@@ -315,7 +315,11 @@ func TestStreamingPortForward(t *testing.T) {
 			if body := tryGet(closed); body != "" {
 				t.Errorf("GET to a port nothing listens on = %q", body)
 			}
-			waitFor(t, func() bool { return strings.Contains(errOut.String(), "connection refused") || t.Failed() })
+			for dl := time.Now().Add(10 * time.Second); !strings.Contains(errOut.String(), "connection refused"); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(dl) {
+					t.Fatalf("no refusal reported; crictl said:\n%s", errOut.String())
+				}
+			}
 			wantProtocol(t, e.d, tr, "SPDY/3.1+portforward.k8s.io")
 			if t.Failed() {
 				t.Log(errOut.String())
