@@ -263,6 +263,9 @@ func (m *Manager) eachOfPod(sandboxID string, fn func(id string) error) error {
 // RemoveAll removes every container of a sandbox and ends its shim
 // (RemovePodSandbox).
 func (m *Manager) RemoveAll(ctx context.Context, sandboxID string) error {
+	if err := m.waitCreates(ctx, sandboxID); err != nil {
+		return err
+	}
 	if err := m.eachOfPod(sandboxID, func(id string) error { return m.Remove(ctx, id) }); err != nil {
 		return err
 	}

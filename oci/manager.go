@@ -169,7 +169,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error)
 		Handler: handler.Name, State: StateCreated, CreatedAt: now(), Dir: filepath.Join(m.opts.Root, "containers", id),
 		LogPath: logPath, StopSignal: int(stopSig), Resources: req.Config.GetLinux().GetResources(), Creating: true,
 	}
-	p := &pendingCreate{id: id, done: make(chan struct{})}
+	p := &pendingCreate{id: id, sandboxID: req.Sandbox.ID, done: make(chan struct{})}
 	m.mu.Lock()
 	m.pending[key] = p
 	m.mu.Unlock()
@@ -198,10 +198,10 @@ const createTimeout = 4 * time.Minute
 // name gets that container instead of "name in use", and the work is not
 // done twice (as CRI-O's resourcestore does).
 type pendingCreate struct {
-	id        string
-	done      chan struct{} // closed under m.mu once err is set
-	err       error
-	abandoned bool // the caller gave up; guarded by m.mu
+	id, sandboxID string
+	done          chan struct{} // closed under m.mu once err is set
+	err           error
+	abandoned     bool // the caller gave up; guarded by m.mu
 }
 
 func (p *pendingCreate) result() (string, error) {
@@ -252,28 +252,47 @@ func (m *Manager) createRecovered(ctx context.Context, rec Record, req CreateReq
 }
 
 // takeParked hands a retry the container that a create of the same name
-// whose caller gave up made (waiting for it if it still runs). ok is false
-// when there is none to take, or it failed: the caller then creates anew.
+// whose caller gave up made. A create of the name still in flight is waited
+// for first: its caller may have gone without the daemon having noticed
+// yet. ok is false when there is nothing to take (none, it failed, or its
+// caller got the answer): the caller then creates anew, or is told the name
+// is in use.
 func (m *Manager) takeParked(ctx context.Context, key string) (id string, ok bool, err error) {
 	m.mu.Lock()
 	p := m.pending[key]
-	abandoned := p != nil && p.abandoned
 	m.mu.Unlock()
-	if !abandoned { // none, or a create whose caller still waits: "name in use"
+	if p == nil {
 		return "", false, nil
 	}
-	select {
-	case <-p.done:
-	case <-ctx.Done():
-		return "", false, ctx.Err()
+	if err := waitFor(ctx, p.done); err != nil {
+		return "", false, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if p.err != nil || m.pending[key] != p {
+	if p.err != nil || !p.abandoned || m.pending[key] != p {
 		return "", false, nil
 	}
 	delete(m.pending, key)
 	return p.id, true, nil
+}
+
+// waitCreates waits for the creates in flight in a pod, so that a pod
+// removed meanwhile does not get a container after its teardown.
+func (m *Manager) waitCreates(ctx context.Context, sandboxID string) error {
+	m.mu.Lock()
+	var waits []chan struct{}
+	for _, p := range m.pending {
+		if p.sandboxID == sandboxID {
+			waits = append(waits, p.done)
+		}
+	}
+	m.mu.Unlock()
+	for _, w := range waits {
+		if err := waitFor(ctx, w); err != nil {
+			return fmt.Errorf("pod %s: waiting for a container create in flight: %w", sandboxID, err)
+		}
+	}
+	return nil
 }
 
 func (m *Manager) create(ctx context.Context, rec Record, req CreateRequest, handler Handler) (c *Container, err error) {

@@ -363,6 +363,20 @@ func TestFaultsCreateOutlivesCaller(t *testing.T) {
 	}
 	e.start(t, id)
 	removeContainer(t, d, id)
-	d.SetEnv()
+	// kubelet gives up on a create and removes the pod while the create
+	// still runs: the removal waits for it, and nothing of it is left (the
+	// leak check at the end finds no rootfs mount).
+	cctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	_, err = d.Runtime.CreateContainer(cctx2, &runtimeapi.CreateContainerRequest{PodSandboxId: e.podID, SandboxConfig: e.pod,
+		Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "abandoned"}, Command: []string{"sleep", "3600"},
+			Image: &runtimeapi.ImageSpec{Image: busybox}, LogPath: "abandoned.log"}})
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("CreateContainer past its deadline: %v, want DeadlineExceeded", err)
+	}
 	stopRemovePod(t, d, e.podID)
+	if ids := containerIDs(t, d); len(ids) != 0 {
+		t.Errorf("containers after the pod was removed: %v", ids)
+	}
+	d.SetEnv()
 }
