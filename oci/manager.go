@@ -68,7 +68,6 @@ type Manager struct {
 	events  *Bus
 	shims   *shimSet
 	sampler *stats.Sampler // nil when this host's cgroups cannot be read
-	reader  *stats.Reader
 
 	mu         sync.RWMutex
 	containers map[string]*Container
@@ -114,7 +113,6 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 		return nil, err
 	}
 	if r, err := stats.NewReader(); err == nil {
-		m.reader = r
 		m.sampler = stats.NewSampler(r, o.StatsInterval, stats.WithDirInterval(o.WritableLayerInterval))
 		go m.sampler.Run(context.WithoutCancel(ctx))
 	}

@@ -37,12 +37,10 @@ func (m *Manager) Usage(r Record) Usage {
 		return u
 	}
 	u.Sample, u.HasSample = m.sampler.Latest(r.ID)
-	if !u.HasSample && r.State == StateRunning && r.CgroupsPath != "" {
+	if !u.HasSample && r.State == StateRunning {
 		// Started since the sampler last passed (its cgroup appears
 		// at start): read it now rather than answer without usage.
-		if s, err := m.reader.Read(r.CgroupsPath); err == nil {
-			u.Sample, u.HasSample = s, true
-		}
+		u.Sample, u.HasSample = m.sampler.ReadNow(r.ID)
 	}
 	u.NanoCores, u.HasNanoCores = m.sampler.NanoCores(r.ID)
 	u.WritableBytes, u.WritableInodes, u.HasWritable = m.sampler.DirUsage(r.ID)
@@ -60,9 +58,7 @@ func (m *Manager) PodUsage(sandboxID, cgroupParent string) Usage {
 	if u.Sample, u.HasSample = m.sampler.Latest(key); !u.HasSample {
 		// First request: read now, sample in the background from here on.
 		m.sampler.Track(key, cgroupParent)
-		if s, err := m.reader.Read(cgroupParent); err == nil {
-			u.Sample, u.HasSample = s, true
-		}
+		u.Sample, u.HasSample = m.sampler.ReadNow(key)
 	}
 	u.NanoCores, u.HasNanoCores = m.sampler.NanoCores(key)
 	return u

@@ -96,7 +96,7 @@ func (s *Server) containerMetricsInput(r oci.Record, pod podmetrics.Labels, fs m
 			}
 			fs[u.WritableMount] = size
 		}
-		w := &podmetrics.Filesystem{Device: u.WritableMount, UsedBytes: u.WritableBytes, UsedInodes: u.WritableInodes}
+		w := &podmetrics.Filesystem{Device: u.WritableMount, UsedBytes: u.WritableBytes}
 		if size != nil {
 			w.CapacityBytes, w.TotalInodes, w.FreeInodes = size.CapacityBytes, size.Inodes, size.FreeInodes
 		}

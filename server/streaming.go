@@ -112,17 +112,11 @@ func (st *streamServer) serveExec(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	klog.V(4).InfoS("Exec stream connected", "containerID", req.ContainerId, "protocols", offered(r))
-	w, r, done := endOnClose(w, r)
-	defer done()
-	opts := &remotecommand.Options{Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr, TTY: req.Tty}
-	if wsstream.IsWebSocketRequestWithStreamCloseProtocol(r) {
-		serveV5(w, r, opts, st.idle, func(ctx context.Context, in io.Reader, out, errOut io.WriteCloser, resize <-chan remotecommand.TerminalSize) error {
-			return st.rt.ExecInContainer(ctx, "", "", req.ContainerId, req.Cmd, in, out, errOut, req.Tty, resize, 0)
-		})
-		return
-	}
-	remotecommand.ServeExec(w, r, st.rt, "", "", req.ContainerId, req.Cmd, opts, st.idle, creationTimeout, remotecommand.SupportedStreamingProtocols)
+	st.serveCommand(w, r, "Exec", req, func(ctx context.Context, in io.Reader, out, errOut io.WriteCloser, resize <-chan remotecommand.TerminalSize) error {
+		return st.rt.ExecInContainer(ctx, "", "", req.ContainerId, req.Cmd, in, out, errOut, req.Tty, resize, 0)
+	}, func(w http.ResponseWriter, r *http.Request, opts *remotecommand.Options) {
+		remotecommand.ServeExec(w, r, st.rt, "", "", req.ContainerId, req.Cmd, opts, st.idle, creationTimeout, remotecommand.SupportedStreamingProtocols)
+	})
 }
 
 func (st *streamServer) serveAttach(w http.ResponseWriter, r *http.Request) {
@@ -131,17 +125,35 @@ func (st *streamServer) serveAttach(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	klog.V(4).InfoS("Attach stream connected", "containerID", req.ContainerId, "protocols", offered(r))
+	st.serveCommand(w, r, "Attach", req, func(ctx context.Context, in io.Reader, out, errOut io.WriteCloser, resize <-chan remotecommand.TerminalSize) error {
+		return st.rt.AttachContainer(ctx, "", "", req.ContainerId, in, out, errOut, req.Tty, resize)
+	}, func(w http.ResponseWriter, r *http.Request, opts *remotecommand.Options) {
+		remotecommand.ServeAttach(w, r, st.rt, "", "", req.ContainerId, opts, st.idle, creationTimeout, remotecommand.SupportedStreamingProtocols)
+	})
+}
+
+// commandRequest is what exec and attach requests share.
+type commandRequest interface {
+	GetContainerId() string
+	GetStdin() bool
+	GetStdout() bool
+	GetStderr() bool
+	GetTty() bool
+}
+
+// serveCommand serves an exec or attach stream: a WebSocket v5 client
+// through run, a SPDY one through the upstream server spdy calls.
+func (st *streamServer) serveCommand(w http.ResponseWriter, r *http.Request, kind string, req commandRequest,
+	run runStreams, spdy func(http.ResponseWriter, *http.Request, *remotecommand.Options)) {
+	klog.V(4).InfoS(kind+" stream connected", "containerID", req.GetContainerId(), "protocols", offered(r))
 	w, r, done := endOnClose(w, r)
 	defer done()
-	opts := &remotecommand.Options{Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr, TTY: req.Tty}
+	opts := &remotecommand.Options{Stdin: req.GetStdin(), Stdout: req.GetStdout(), Stderr: req.GetStderr(), TTY: req.GetTty()}
 	if wsstream.IsWebSocketRequestWithStreamCloseProtocol(r) {
-		serveV5(w, r, opts, st.idle, func(ctx context.Context, in io.Reader, out, errOut io.WriteCloser, resize <-chan remotecommand.TerminalSize) error {
-			return st.rt.AttachContainer(ctx, "", "", req.ContainerId, in, out, errOut, req.Tty, resize)
-		})
+		serveV5(w, r, opts, st.idle, run)
 		return
 	}
-	remotecommand.ServeAttach(w, r, st.rt, "", "", req.ContainerId, opts, st.idle, creationTimeout, remotecommand.SupportedStreamingProtocols)
+	spdy(w, r, opts)
 }
 
 func (st *streamServer) servePortForward(w http.ResponseWriter, r *http.Request) {

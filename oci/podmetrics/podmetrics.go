@@ -75,7 +75,7 @@ type Container struct {
 // Filesystem is a writable layer's usage and the filesystem holding it.
 type Filesystem struct {
 	Device                     string // the mountpoint, as cAdvisor's device label
-	UsedBytes, UsedInodes      uint64
+	UsedBytes                  uint64
 	CapacityBytes, TotalInodes uint64
 	FreeInodes                 uint64
 }

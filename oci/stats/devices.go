@@ -31,8 +31,8 @@ func BlockDeviceName(major, minor uint64) string {
 
 // FilesystemSize is the size of the filesystem holding a path.
 type FilesystemSize struct {
-	CapacityBytes, AvailableBytes uint64
-	Inodes, FreeInodes            uint64
+	CapacityBytes      uint64
+	Inodes, FreeInodes uint64
 }
 
 // Filesystem returns the size of the filesystem holding path (statfs).
@@ -43,7 +43,6 @@ func Filesystem(path string) (FilesystemSize, error) {
 	}
 	bs := uint64(st.Bsize)
 	return FilesystemSize{
-		CapacityBytes: st.Blocks * bs, AvailableBytes: st.Bavail * bs,
-		Inodes: st.Files, FreeInodes: st.Ffree,
+		CapacityBytes: st.Blocks * bs, Inodes: st.Files, FreeInodes: st.Ffree,
 	}, nil
 }

@@ -148,6 +148,26 @@ func (s *Sampler) Latest(id string) (Sample, bool) {
 	return st.last, true
 }
 
+// ReadNow reads id's cgroup at once and keeps the result as its latest
+// sample: for a request that finds no sample yet (a cgroup tracked, or made
+// by a start, since the last pass), so that the requests after it are
+// answered from memory again. false if id is not tracked or the read fails.
+func (s *Sampler) ReadNow(id string) (Sample, bool) {
+	s.mu.Lock()
+	st, ok := s.cgroups[id]
+	s.mu.Unlock()
+	if !ok {
+		return Sample{}, false
+	}
+	smp, err := s.r.Read(st.path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cgroups[id] == st {
+		st.record(smp, err)
+	}
+	return smp, err == nil
+}
+
 // DirUsage is the disk usage (allocated bytes) and inode count of id's
 // directory as of its last walk; false before the first walk succeeds or
 // after one fails.

@@ -174,3 +174,27 @@ func TestSamplerRetrack(t *testing.T) {
 		t.Errorf("Latest after re-track = %+v, %v", got, ok)
 	}
 }
+
+// ReadNow answers a request that finds no sample and keeps what it read, so
+// the next request is answered from memory.
+func TestSamplerReadNow(t *testing.T) {
+	s := NewSampler(NewReaderAt("testdata/v2", Unified), time.Hour)
+	if _, ok := s.ReadNow("untracked"); ok {
+		t.Error("ReadNow of an untracked id")
+	}
+	s.Track("c", "/kubepods/pod1/ctr1") // Run is not running: no pass reads it
+	if _, ok := s.Latest("c"); ok {
+		t.Fatal("a sample before any read")
+	}
+	got, ok := s.ReadNow("c")
+	if !ok || got.CPUUsageNanos != 500000 {
+		t.Fatalf("ReadNow = %+v, %v", got, ok)
+	}
+	if kept, ok := s.Latest("c"); !ok || kept.Timestamp != got.Timestamp {
+		t.Errorf("Latest after ReadNow = %+v, %v", kept, ok)
+	}
+	s.Track("missing", "/kubepods/pod1/nope")
+	if _, ok := s.ReadNow("missing"); ok {
+		t.Error("ReadNow of a missing cgroup")
+	}
+}
